@@ -1,0 +1,85 @@
+"""How easyssl picks its defaults from the data and the hardware.
+
+Every ``"auto"`` value of :func:`easyssl.train_embedding_model`'s config is resolved
+here, by a rule written down in the function that applies it, so users can read why
+training uses what it uses (and override any of it).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from typing import Sequence
+
+import torch
+from PIL import Image
+
+#: Input sizes easyssl picks from; the images' typical short side is rounded up to one of them.
+INPUT_SIZES = (32, 64, 96, 128, 160, 192, 224)
+
+
+def image_short_sides(paths: Sequence[str], limit: int = 64) -> list[int]:
+    """Short sides of up to ``limit`` images spread evenly over ``paths``, read from the file headers only."""
+    if not paths:
+        return []
+    step = max(1, len(paths) // limit)
+    sides = []
+    for path in list(paths)[::step][:limit]:
+        try:
+            with Image.open(path) as image:
+                sides.append(min(image.size))
+        except Exception:  # unreadable files are reported when read for training
+            continue
+    return sides
+
+
+def default_input_size(short_sides: Sequence[int]) -> int:
+    """Training input size: the median short side rounded up to one of :data:`INPUT_SIZES`, at most 224.
+
+    Small images (Fashion-MNIST's 28 px, CIFAR's 32 px) train at 32 px with the
+    small-image ResNet stem; photos train at 224 px, as in the papers. With no readable
+    image, 224.
+    """
+    if not short_sides:
+        return 224
+    median = statistics.median(short_sides)
+    for size in INPUT_SIZES:
+        if median <= size:
+            return size
+    return INPUT_SIZES[-1]
+
+
+def default_backbone(input_size: int, device: torch.device) -> tuple[str, float]:
+    """``(name, width)``: ResNet-18 at full width on a GPU; on a CPU, half width for inputs of 64 px or less.
+
+    On a CPU, compute is the bottleneck: a half-width ResNet-18 costs a quarter of the
+    multiply-adds, and with small images its embeddings are about as good after the
+    same training time because it sees four times as many images.
+    """
+    if device.type == "cpu" and input_size <= 64:
+        return "resnet-18", 0.5
+    return "resnet-18", 1.0
+
+
+def default_batch_size(device: torch.device, input_size: int, num_images: int) -> int:
+    """256 on a GPU (128 above 160 px), 128 on a CPU; never more than half the images, at least 2."""
+    if device.type == "cuda":
+        size = 256 if input_size <= 160 else 128
+    else:
+        size = 128
+    return max(2, min(size, num_images // 2 if num_images >= 4 else num_images))
+
+
+def default_num_workers(device: torch.device) -> int:
+    """Data-loading processes: one per spare CPU core (at most 8), none on a 1-core machine.
+
+    The training process keeps one core; decoded images are cached after the first epoch,
+    so the workers mostly matter for large, compressed photos.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(8, cores - 1))
+
+
+def default_learning_rate(base_lr: float, batch_size: int) -> float:
+    """The linear scaling rule (Goyal et al., 2017): ``base_lr * batch_size / 256``."""
+    return base_lr * batch_size / 256

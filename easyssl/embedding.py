@@ -1,0 +1,417 @@
+"""``SelfSupervisedEmbedding``: the training loop and the embedding loop, in plain PyTorch."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import math
+import os
+import random
+import re
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from easyssl import distributed
+from easyssl.checkpoint import load_checkpoint, save_checkpoint
+from easyssl.models.base import SSLModel, TrainingProgress
+from easyssl.optim import WarmupCosineSchedule
+
+#: File name of the checkpoint written after every epoch.
+LAST_CHECKPOINT = "last.ckpt"
+
+
+def parse_max_time(value: Any) -> float | None:
+    """Seconds from a time budget: a number of seconds, ``"DD:HH:MM:SS"`` (PyTorch Lightning's format),
+    ``"HH:MM:SS"``, ``"MM:SS"``, a ``datetime.timedelta`` or a dict like ``{"minutes": 10}``; None for no budget.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, dict):
+        seconds = datetime.timedelta(**value).total_seconds()
+    elif isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+        seconds = float(value)
+    elif isinstance(value, str) and re.fullmatch(r"\d+(:\d+){1,3}", value.strip()):
+        parts = [int(p) for p in value.strip().split(":")]
+        parts = [0] * (4 - len(parts)) + parts
+        days, hours, minutes, secs = parts
+        seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
+    else:
+        raise ValueError(
+            f"max_time {value!r} is not a time budget: use seconds (600), 'DD:HH:MM:SS' ('00:00:10:00'), "
+            "a datetime.timedelta or a dict like {'minutes': 10}"
+        )
+    if seconds <= 0:
+        raise ValueError(f"max_time must be positive, got {value!r}")
+    return seconds
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``"auto"``/None -> the local CUDA device when there is one, else the CPU."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            index = int(os.environ.get("LOCAL_RANK", 0)) if distributed.is_distributed() else torch.cuda.current_device()
+            return torch.device("cuda", index)
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision in ("bf16", "bf16-mixed"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if precision in ("16", "fp16", "16-mixed"):
+        return torch.autocast(device_type=device.type, dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def resolve_precision(precision: str | int | None, device: torch.device) -> str:
+    """``"auto"`` -> ``"bf16"`` on CUDA devices that support it, else ``"32"``."""
+    precision = str(precision) if precision is not None else "auto"
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32"
+    valid = ("32", "bf16", "bf16-mixed", "16", "fp16", "16-mixed")
+    if precision not in valid:
+        raise ValueError(f"precision must be 'auto' or one of {', '.join(valid)}, got {precision!r}")
+    return precision
+
+
+class _TrainStep(nn.Module):
+    """Model and criterion under one ``forward``, so that DistributedDataParallel sees the whole step."""
+
+    def __init__(self, model: SSLModel, criterion: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.criterion = criterion
+
+    def forward(self, views: Sequence[torch.Tensor], progress: TrainingProgress) -> torch.Tensor:
+        return self.model.training_loss(views, self.criterion, progress)
+
+
+class SelfSupervisedEmbedding:
+    """Train a self-supervised model on a data loader, checkpoint it, and embed images with it.
+
+    Works with any :class:`~easyssl.models.SSLModel` and loss. The loader yields
+    ``(views, targets, filenames)`` batches (targets are ignored during training); when
+    ``batch_transform`` is given, the loader yields raw ``uint8`` image batches instead and
+    ``batch_transform`` turns each batch into the list of augmented views on the training
+    device (batched augmentation, on the GPU when there is one).
+
+    Args:
+        model: The model to train.
+        criterion: Its loss.
+        optimizer: Optimiser over the model's parameters.
+        dataloader: Training batches.
+        lr_schedule: Learning-rate factor as a function of the fraction of training done
+            (default: :class:`~easyssl.optim.WarmupCosineSchedule` with no warm-up); the
+            optimiser's initial ``lr`` is the peak. Pass ``None`` for a constant rate.
+        scheduler: A ``torch.optim.lr_scheduler`` stepped after each step, instead of ``lr_schedule``.
+        batch_transform: Callable mapping a batch on the device to the list of views.
+        config: Everything needed to rebuild the model (saved in checkpoints so that
+            ``embed_images(input_dir, checkpoint)`` needs nothing else).
+        device: ``"auto"`` (CUDA if available, else CPU), or any torch device.
+        precision: ``"auto"`` (bf16 autocast on CUDA, float32 on CPU), ``"32"``, ``"bf16"``, ``"16"``.
+        channels_last: Use the channels-last memory format (default: on CUDA).
+        compile: Compile the training step with ``torch.compile``.
+
+    Example:
+        >>> trainer = SelfSupervisedEmbedding(model, NTXentLoss(), optimizer, loader)
+        >>> checkpoint = trainer.train_embedding(max_epochs=10, checkpoint_dir="runs/simclr")
+        >>> embeddings, labels, filenames = trainer.embed(eval_loader)
+    """
+
+    def __init__(
+        self,
+        model: SSLModel,
+        criterion: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        dataloader: DataLoader | None,
+        lr_schedule: Callable[[float], float] | None | str = "default",
+        scheduler: Any = None,
+        batch_transform: Callable[[torch.Tensor], list[torch.Tensor]] | None = None,
+        config: dict | None = None,
+        device: str | torch.device | None = "auto",
+        precision: str = "auto",
+        channels_last: bool | None = None,
+        compile: bool = False,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
+        self.model = model.to(self.device)
+        self.criterion = criterion.to(self.device)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.optimizer = optimizer
+        self.dataloader = dataloader
+        self.lr_schedule = WarmupCosineSchedule() if lr_schedule == "default" else lr_schedule
+        self.scheduler = scheduler
+        self.batch_transform = batch_transform
+        self.config = config
+        self.compile = compile
+        self.progress = TrainingProgress()
+        self.elapsed = 0.0
+        self.history: list[dict[str, float]] = []
+        self._base_lrs = [group["lr"] for group in optimizer.param_groups]
+        step = _TrainStep(self.model, self.criterion)
+        if distributed.is_distributed():
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            step = nn.parallel.DistributedDataParallel(step, device_ids=ids, find_unused_parameters=False)
+        self._step_module: nn.Module = torch.compile(step) if compile else step
+
+    # ------------------------------------------------------------------ training
+    def _views(self, batch: Any) -> list[torch.Tensor]:
+        samples = batch[0] if isinstance(batch, (list, tuple)) else batch
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        if self.batch_transform is not None:
+            return [v.contiguous(memory_format=fmt) for v in self.batch_transform(samples.to(self.device, non_blocking=True))]
+        if isinstance(samples, torch.Tensor):
+            samples = [samples]
+        return [v.to(self.device, non_blocking=True, memory_format=fmt) for v in samples]
+
+    def _set_lr(self) -> None:
+        if self.scheduler is not None or self.lr_schedule is None:
+            return
+        factor = self.lr_schedule(self.progress.fraction)
+        for group, base in zip(self.optimizer.param_groups, self._base_lrs):
+            group["lr"] = base * factor
+
+    def train_embedding(
+        self,
+        max_epochs: int | None = 10,
+        max_steps: int | None = None,
+        max_time: Any = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume_from: str | os.PathLike | None = None,
+        progress_bar: bool = True,
+        keep_epoch_checkpoints: bool = False,
+    ) -> str | None:
+        """Train until ``max_epochs``, ``max_steps`` or ``max_time`` is reached, whichever comes first.
+
+        A checkpoint ``checkpoint_dir/last.ckpt`` is written atomically after every epoch
+        and when a budget stops training mid-epoch, so an interrupted run keeps its last
+        completed epoch. ``Ctrl-C`` stops cleanly and keeps that checkpoint.
+
+        Args:
+            max_epochs: Number of passes over the data (None: no epoch limit).
+            max_steps: Number of optimisation steps (None: no step limit).
+            max_time: Training-time budget: seconds or ``"DD:HH:MM:SS"`` (see :func:`parse_max_time`).
+            checkpoint_dir: Folder for checkpoints (None: no checkpoints).
+            resume_from: A checkpoint to continue from: model, optimiser, schedule,
+                momentum encoders, memory banks and RNG state are restored.
+            progress_bar: Show a tqdm bar per epoch with loss and images/s.
+            keep_epoch_checkpoints: Also keep ``epoch=N.ckpt`` for every epoch.
+
+        Returns:
+            The path of the last checkpoint, or None when ``checkpoint_dir`` is None.
+        """
+        if self.dataloader is None:
+            raise ValueError("this SelfSupervisedEmbedding has no dataloader to train on")
+        budget = parse_max_time(max_time)
+        if max_epochs is None and max_steps is None and budget is None:
+            raise ValueError("give at least one of max_epochs, max_steps or max_time, or training never ends")
+        start_epoch = 0
+        if resume_from is not None:
+            start_epoch = self.load_checkpoint(resume_from, restore_training_state=True)
+        try:
+            steps_per_epoch = len(self.dataloader)
+        except TypeError:
+            steps_per_epoch = 0
+        if steps_per_epoch == 0:
+            raise ValueError(
+                "the dataloader yields no batches: the dataset is smaller than the batch size with drop_last=True; "
+                "lower loader={'batch_size': ...} or add images"
+            )
+        planned = [x for x in (max_steps, max_epochs * steps_per_epoch if max_epochs else None) if x]
+        self.progress.max_steps = min(planned) if planned else steps_per_epoch * 10**6
+        self.progress.max_epochs = max_epochs or math.ceil(self.progress.max_steps / steps_per_epoch)
+        checkpoint_path = os.path.join(os.fspath(checkpoint_dir), LAST_CHECKPOINT) if checkpoint_dir else None
+
+        def done() -> bool:
+            return (
+                (max_steps is not None and self.progress.step >= max_steps)
+                or (budget is not None and self.elapsed >= budget)
+            )
+
+        epoch = start_epoch
+        self.model.train()
+        try:
+            while (max_epochs is None or epoch < max_epochs) and not done():
+                self.progress.epoch = epoch
+                sampler = getattr(self.dataloader, "sampler", None)
+                if hasattr(sampler, "set_epoch"):
+                    sampler.set_epoch(epoch)
+                finished = self._train_epoch(epoch, budget, max_steps, progress_bar)
+                if finished:
+                    epoch += 1
+                if checkpoint_path and distributed.is_main_process():
+                    self.save_checkpoint(checkpoint_path, epochs_done=epoch)
+                    if keep_epoch_checkpoints and finished:
+                        self.save_checkpoint(os.path.join(os.fspath(checkpoint_dir), f"epoch={epoch}.ckpt"), epochs_done=epoch)
+                if not finished:
+                    break
+        except KeyboardInterrupt:
+            kept = f"; the last checkpoint is kept at {checkpoint_path}" if checkpoint_path and os.path.exists(checkpoint_path) else ""
+            print(f"\neasyssl: training interrupted at epoch {epoch}, step {self.progress.step}{kept}")
+            raise
+        distributed.barrier()
+        return checkpoint_path
+
+    def _train_epoch(self, epoch: int, budget: float | None, max_steps: int | None, progress_bar: bool) -> bool:
+        """One pass over the loader; False when a step or time budget stopped it early."""
+        total = len(self.dataloader)
+        bar = tqdm(
+            total=total,
+            desc=f"epoch {epoch + 1}" + (f"/{self.progress.max_epochs}" if self.progress.max_epochs else ""),
+            disable=not progress_bar or not distributed.is_main_process(),
+            dynamic_ncols=True,
+            leave=True,
+        )
+        losses: list[torch.Tensor] = []
+        images = 0
+        start = time.perf_counter()
+        last = start
+        for batch in self.dataloader:
+            views = self._views(batch)
+            self._set_lr()
+            with _autocast(self.device, self.precision):
+                loss = self._step_module(views, self.progress)
+            if not torch.isfinite(loss.detach()).all():
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {self.progress.step}: lower the learning rate "
+                    "(optimizer={'lr': ...}) or use precision='32'; the last checkpoint was kept"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            self.model.on_after_step(self.progress)
+            self.progress.step += 1
+            losses.append(loss.detach())
+            batch_size = views[0].shape[0]
+            images += batch_size
+            now = time.perf_counter()
+            self.elapsed += now - last
+            last = now
+            if bar.n % 10 == 0 or bar.n + 1 == total:
+                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{images / max(1e-9, now - start):.0f}")
+            bar.update(1)
+            if (max_steps is not None and self.progress.step >= max_steps) or (budget is not None and self.elapsed >= budget):
+                break
+        bar.close()
+        seconds = time.perf_counter() - start
+        mean_loss = torch.stack(losses).mean().item() if losses else float("nan")
+        self.history.append(
+            {"epoch": epoch + 1, "loss": mean_loss, "images": images, "seconds": seconds, "images_per_second": images / max(seconds, 1e-9)}
+        )
+        return len(losses) == total
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self, epochs_done: int) -> dict[str, Any]:
+        """Everything needed to rebuild the model and to resume training."""
+        from easyssl import __version__
+
+        return {
+            "easyssl_version": __version__,
+            "method": getattr(self.model, "method", ""),
+            "config": self.config,
+            "model": self.model.state_dict(),
+            "criterion": self.criterion.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "epoch": epochs_done,
+            "step": self.progress.step,
+            "elapsed": self.elapsed,
+            "history": self.history,
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+        }
+
+    def save_checkpoint(self, path: str | os.PathLike, epochs_done: int | None = None) -> str:
+        """Write a checkpoint atomically (temporary file, then rename) and return its path."""
+        return save_checkpoint(path, self.state_dict(self.progress.epoch if epochs_done is None else epochs_done))
+
+    def load_checkpoint(self, path: str | os.PathLike, restore_training_state: bool = True) -> int:
+        """Load weights (and, with ``restore_training_state``, optimiser, schedule, loss and RNG state).
+
+        Returns:
+            The number of completed epochs recorded in the checkpoint.
+        """
+        state = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        if not restore_training_state:
+            return int(state.get("epoch", 0))
+        self.criterion.load_state_dict(state["criterion"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.progress.step = int(state.get("step", 0))
+        self.progress.epoch = int(state.get("epoch", 0))
+        self.elapsed = float(state.get("elapsed", 0.0))
+        self.history = list(state.get("history", []))
+        rng = state.get("rng") or {}
+        if rng.get("python") is not None:
+            random.setstate(rng["python"])
+        if rng.get("numpy") is not None:
+            np.random.set_state(rng["numpy"])
+        if rng.get("torch") is not None:
+            torch.set_rng_state(rng["torch"].cpu())
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        return int(state.get("epoch", 0))
+
+    # ------------------------------------------------------------------ embedding
+    @torch.inference_mode()
+    def embed(self, dataloader: DataLoader, progress_bar: bool = True) -> tuple[np.ndarray, list[int], list[str]]:
+        """Embed every image of ``dataloader`` with the model's backbone.
+
+        The loader yields ``(images, targets, filenames)`` with deterministic
+        (evaluation) transforms. Runs in eval mode under ``torch.inference_mode``.
+
+        Returns:
+            ``(embeddings, labels, filenames)``: a float32 array ``(N, D)``, and lists of ``N``
+            labels and filenames in the loader's order.
+        """
+        return embed_with(self.model, dataloader, self.device, self.precision, self.channels_last, progress_bar)
+
+
+def embed_with(
+    model: SSLModel,
+    dataloader: DataLoader,
+    device: torch.device,
+    precision: str = "32",
+    channels_last: bool = False,
+    progress_bar: bool = True,
+) -> tuple[np.ndarray, list[int], list[str]]:
+    """Embed the batches of ``dataloader`` with ``model.embed``; see :meth:`SelfSupervisedEmbedding.embed`."""
+    was_training = model.training
+    model.eval()
+    chunks: list[np.ndarray] = []
+    labels: list[int] = []
+    filenames: list[str] = []
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    with torch.inference_mode():
+        for images, targets, names in tqdm(dataloader, desc="embedding", disable=not progress_bar, dynamic_ncols=True):
+            images = images.to(device, non_blocking=True, memory_format=fmt)
+            with _autocast(device, precision):
+                features = model.embed(images)
+            chunks.append(features.float().cpu().numpy())
+            labels.extend(int(t) for t in targets)
+            filenames.extend(names)
+    model.train(was_training)
+    if not chunks:
+        return np.zeros((0, 0), dtype=np.float32), labels, filenames
+    return np.concatenate(chunks).astype(np.float32, copy=False), labels, filenames

@@ -1,0 +1,95 @@
+"""Embeddings on disk: CSV in the layout LightlySSL users already have, and ``.npz`` for large sets."""
+
+from __future__ import annotations
+
+import csv
+import os
+from typing import Sequence
+
+import numpy as np
+
+
+def _check(embeddings: np.ndarray, labels: Sequence[int] | None, filenames: Sequence[str]) -> tuple[np.ndarray, list[int]]:
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if embeddings.ndim != 2:
+        raise ValueError(f"embeddings must be a 2-D array (N, D), got shape {embeddings.shape}")
+    n = embeddings.shape[0]
+    labels = [0] * n if labels is None else [int(x) for x in labels]
+    if len(labels) != n or len(filenames) != n:
+        raise ValueError(f"got {n} embeddings, {len(labels)} labels and {len(filenames)} filenames: they must match")
+    return embeddings, labels
+
+
+def save_embeddings(
+    path: str | os.PathLike, embeddings: np.ndarray, labels: Sequence[int] | None, filenames: Sequence[str]
+) -> str:
+    """Save embeddings with their labels and filenames; the format follows the file's extension.
+
+    * ``.csv``: header ``filenames,embedding_0,...,embedding_{D-1},labels``, one row per image
+      (the layout of LightlySSL's ``save_embeddings``), floats written with 9 significant digits
+      so float32 values round-trip exactly.
+    * ``.npz``: ``embeddings`` (float32), ``labels`` (int64) and ``filenames`` arrays; compact and fast.
+
+    The file is written to a temporary name and renamed, so a crash never leaves half a file.
+
+    Returns:
+        The path written.
+    """
+    path = os.fspath(path)
+    embeddings, labels = _check(embeddings, labels, filenames)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    extension = os.path.splitext(path)[1].lower()
+    try:
+        if extension == ".npz":
+            with open(tmp, "wb") as handle:
+                np.savez(handle, embeddings=embeddings, labels=np.asarray(labels, dtype=np.int64), filenames=np.asarray(list(filenames), dtype=str))
+        elif extension == ".csv":
+            with open(tmp, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["filenames"] + [f"embedding_{i}" for i in range(embeddings.shape[1])] + ["labels"])
+                for name, row, label in zip(filenames, embeddings, labels):
+                    writer.writerow([name, *(f"{v:.9g}" for v in row.tolist()), label])
+        else:
+            raise ValueError(f"cannot save embeddings to {path!r}: use a .csv or .npz file name")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, list[int], list[str]]:
+    """Load ``(embeddings, labels, filenames)`` from a ``.csv`` or ``.npz`` written by :func:`save_embeddings`
+    (or by LightlySSL: same CSV columns)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"embeddings file {path!r} does not exist")
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"embeddings", "labels", "filenames"} - set(data.files)
+            if missing:
+                raise ValueError(f"{path!r} is not an embeddings file: it lacks the arrays {sorted(missing)}")
+            return data["embeddings"].astype(np.float32), data["labels"].astype(int).tolist(), data["filenames"].astype(str).tolist()
+    if extension != ".csv":
+        raise ValueError(f"cannot load embeddings from {path!r}: use a .csv or .npz file")
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header or header[0] != "filenames" or header[-1] != "labels" or not all(
+            h.startswith("embedding_") for h in header[1:-1]
+        ):
+            raise ValueError(
+                f"{path!r} is not an embeddings CSV: expected the header filenames,embedding_0,...,embedding_N,labels"
+            )
+        filenames, labels, rows = [], [], []
+        for line_number, row in enumerate(reader, start=2):
+            if len(row) != len(header):
+                raise ValueError(f"{path!r} line {line_number}: {len(row)} columns where the header has {len(header)}")
+            filenames.append(row[0])
+            labels.append(int(row[-1]))
+            rows.append(row[1:-1])
+    embeddings = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(header) - 2)
+    return embeddings, labels, filenames
