@@ -1,0 +1,20 @@
+"""Self-supervised losses. Each is an ``nn.Module`` usable in any PyTorch loop."""
+
+from easyssl.loss.barlow_twins import BarlowTwinsLoss
+from easyssl.loss.dino import DINOLoss
+from easyssl.loss.memory_bank import MemoryBank
+from easyssl.loss.negative_cosine import NegativeCosineSimilarity
+from easyssl.loss.ntx_ent import NTXentLoss
+from easyssl.loss.swav import SwaVLoss, sinkhorn
+from easyssl.loss.vicreg import VICRegLoss
+
+__all__ = [
+    "BarlowTwinsLoss",
+    "DINOLoss",
+    "MemoryBank",
+    "NTXentLoss",
+    "NegativeCosineSimilarity",
+    "SwaVLoss",
+    "VICRegLoss",
+    "sinkhorn",
+]
