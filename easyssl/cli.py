@@ -1,0 +1,250 @@
+"""The ``easyssl`` command line: ``easyssl train``, ``embed``, ``run`` and friends.
+
+Each sub-command is a small function; ``main(argv)`` parses and dispatches, and returns
+the exit code (so tests call it directly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import tempfile
+from typing import Any, Callable, Sequence
+
+EXAMPLES = """examples:
+  easyssl run                                   # train + embed the built-in demo set, in a minute
+  easyssl run my/images/ --epochs 10 --output embeddings.csv
+  easyssl train my/images/ --method byol --max-time 00:00:30:00
+  easyssl train my/images/ --epochs 100 --batch-size 256 --set model.backbone=resnet-50
+  easyssl train my/images/ --checkpoint-dir runs/a --resume      # continue an interrupted run
+  easyssl embed my/images/ --checkpoint runs/a/last.ckpt --output embeddings.csv
+  easyssl methods                               # list the SSL methods
+"""
+
+
+class CLIError(Exception):
+    """A usage error reported as one line and exit code 2."""
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word such as resnet-50
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Turn the training flags and ``--set section.key=value`` pairs into train_embedding_model's config."""
+    config: dict[str, Any] = {}
+
+    def put(section: str, key: str, value: Any) -> None:
+        if value is not None:
+            config.setdefault(section, {})[key] = value
+
+    put("trainer", "max_epochs", args.epochs)
+    if args.epochs is None and (args.max_time is not None or args.max_steps is not None):
+        put("trainer", "max_epochs", 10**9)  # a budget alone bounds training
+    put("trainer", "max_time", args.max_time)
+    put("trainer", "max_steps", args.max_steps)
+    put("trainer", "device", args.device)
+    put("trainer", "precision", args.precision)
+    if args.compile:
+        put("trainer", "compile", True)
+    if args.quiet:
+        put("trainer", "progress_bar", False)
+    put("loader", "batch_size", args.batch_size)
+    put("loader", "num_workers", args.num_workers)
+    put("collate", "input_size", args.input_size)
+    put("model", "backbone", args.backbone)
+    put("model", "width", args.width)
+    put("optimizer", "lr", args.lr)
+    for item in args.set or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise CLIError(f"--set {item!r}: use SECTION.KEY=VALUE, e.g. --set model.width=0.5 or --set optimizer.name=adamw")
+        path, value = item.split("=", 1)
+        section, key = path.split(".", 1)
+        config.setdefault(section, {})[key] = _parse_value(value)
+    if args.checkpoint_dir:
+        config["checkpoint_dir"] = args.checkpoint_dir
+    if args.resume:
+        config["resume"] = True
+    if args.seed is not None:
+        config["seed"] = args.seed
+    return config
+
+
+def _add_training_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", default="simclr", help="SSL method (see `easyssl methods`; default: simclr)")
+    parser.add_argument("--epochs", type=int, help="number of epochs (default: 100, or unlimited with --max-time)")
+    parser.add_argument("--max-time", help="training-time budget: seconds or DD:HH:MM:SS, e.g. 00:00:10:00")
+    parser.add_argument("--max-steps", type=int, help="number of optimisation steps")
+    parser.add_argument("--batch-size", type=int, help="images per step (default: chosen for the hardware)")
+    parser.add_argument("--input-size", type=int, help="training image size in pixels (default: from the images)")
+    parser.add_argument("--backbone", help="resnet-18 (default), resnet-50, ...")
+    parser.add_argument("--width", type=float, help="backbone width multiplier")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: method's, scaled to the batch size)")
+    parser.add_argument("--num-workers", type=int, help="data-loading processes")
+    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
+    parser.add_argument("--precision", help="auto (default: bf16 on GPU), 32, bf16")
+    parser.add_argument("--compile", action="store_true", help="compile the model with torch.compile")
+    parser.add_argument("--checkpoint-dir", help="folder for checkpoints (default: easyssl_runs/<date_time>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --checkpoint-dir from its last checkpoint")
+    parser.add_argument("--seed", type=int, help="random seed (default: 1)")
+    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="any config value, e.g. --set collate.min_scale=0.2 (repeatable)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _check_dir(path: str) -> str:
+    if not os.path.exists(path):
+        raise CLIError(f"folder {path!r} does not exist: pass the folder that holds your images")
+    if not os.path.isdir(path):
+        raise CLIError(f"{path!r} is a file, not a folder: pass the folder that holds your images")
+    return path
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from easyssl.api import train_embedding_model
+
+    checkpoint = train_embedding_model(_check_dir(args.input_dir), method=args.method, **_overrides(args))
+    print(f"checkpoint: {checkpoint}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from easyssl.api import embed_images
+    from easyssl.embeddings_io import save_embeddings
+
+    embeddings, labels, filenames = embed_images(
+        _check_dir(args.input_dir), args.checkpoint, batch_size=args.batch_size, num_workers=args.num_workers,
+        device=args.device or "auto", progress_bar=not args.quiet,
+    )
+    save_embeddings(args.output, embeddings, labels, filenames)
+    print(f"embedded {embeddings.shape[0]} images into {embeddings.shape[1]}-dimensional vectors: {args.output}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from easyssl.api import embed_images, train_embedding_model
+    from easyssl.data.demo import make_demo_dataset
+    from easyssl.embeddings_io import save_embeddings
+
+    input_dir = args.input_dir
+    if input_dir is None:
+        input_dir = make_demo_dataset(os.path.join(tempfile.gettempdir(), "easyssl_demo"), images_per_class=40, image_size=32)
+        print(f"no folder given: training on the built-in demo set of 200 shape images in {input_dir}")
+        if args.epochs is None and args.max_time is None and args.max_steps is None:
+            args.epochs = 5
+    _check_dir(input_dir)
+    checkpoint = train_embedding_model(input_dir, method=args.method, **_overrides(args))
+    embeddings, labels, filenames = embed_images(input_dir, checkpoint, progress_bar=not args.quiet)
+    save_embeddings(args.output, embeddings, labels, filenames)
+    print(f"checkpoint: {checkpoint}")
+    print(f"embedded {embeddings.shape[0]} images into {embeddings.shape[1]}-dimensional vectors: {args.output}")
+    if len(set(labels)) > 1 and min(labels) >= 0:
+        import numpy as np
+
+        # Leave-one-out kNN: each image is classified by the others (a quick quality check; labels unused in training).
+        emb = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+        sim = emb @ emb.T
+        np.fill_diagonal(sim, -np.inf)
+        nearest = sim.argmax(axis=1)
+        accuracy = float(np.mean(np.asarray(labels)[nearest] == np.asarray(labels)))
+        print(f"nearest-neighbour label agreement (leave-one-out, labels from sub-folders): {accuracy:.3f}")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from easyssl.methods import available_methods, get_method
+
+    for name in available_methods():
+        print(f"{name:12s} {get_method(name).description}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from easyssl.data.demo import make_demo_dataset
+
+    path = make_demo_dataset(args.output_dir, images_per_class=args.images_per_class, image_size=args.image_size)
+    print(f"wrote the demo image set to {path}")
+    return 0
+
+
+#: Extra sub-commands registered by other modules: (name, help, add_arguments, run).
+EXTRA_COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``easyssl`` argument parser with every sub-command."""
+    from easyssl import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="easyssl",
+        description="Self-supervised learning for images: learn embeddings from a folder of unlabeled images.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"easyssl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help: str, run: Callable[[argparse.Namespace], int], epilog: str = "") -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(run=run)
+        return p
+
+    p = add("train", "train an embedding model on a folder of images; prints the checkpoint path", cmd_train,
+            "examples:\n  easyssl train my/images/ --epochs 10\n  easyssl train my/images/ --method byol --max-time 00:00:10:00\n")
+    p.add_argument("input_dir", help="folder of images (class sub-folders are only used for evaluation)")
+    _add_training_flags(p)
+
+    p = add("embed", "embed a folder of images with a checkpoint and save the embeddings", cmd_embed,
+            "example:\n  easyssl embed my/images/ --checkpoint easyssl_runs/x/last.ckpt --output embeddings.csv\n")
+    p.add_argument("input_dir", help="folder of images")
+    p.add_argument("--checkpoint", required=True, help="the .ckpt file written by `easyssl train`")
+    p.add_argument("--output", default="embeddings.csv", help="embeddings file: .csv (default embeddings.csv) or .npz")
+    p.add_argument("--batch-size", type=int, help="images per forward pass")
+    p.add_argument("--num-workers", type=int, help="data-loading processes")
+    p.add_argument("--device", help="auto (default), cpu, cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("run", "train on a folder, embed it, save the embeddings (the demo set when no folder is given)", cmd_run,
+            "examples:\n  easyssl run\n  easyssl run my/images/ --epochs 10 --output embeddings.csv\n")
+    p.add_argument("input_dir", nargs="?", help="folder of images (default: a small built-in demo set)")
+    p.add_argument("--output", default="embeddings.csv", help="embeddings file: .csv (default) or .npz")
+    _add_training_flags(p)
+
+    add("methods", "list the self-supervised methods", cmd_methods)
+
+    p = add("demo", "write the built-in demo image set (shapes in 5 classes) to a folder", cmd_demo)
+    p.add_argument("output_dir", help="folder to write")
+    p.add_argument("--images-per-class", type=int, default=40)
+    p.add_argument("--image-size", type=int, default=32)
+
+    for name, help_text, add_arguments, run in EXTRA_COMMANDS:
+        add_arguments(add(name, help_text, run))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``easyssl`` command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except CLIError as error:
+        print(f"easyssl {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, NotADirectoryError, ImportError) as error:
+        print(f"easyssl {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("easyssl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
