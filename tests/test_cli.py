@@ -1,0 +1,52 @@
+import os
+
+import pytest
+
+from easyssl import load_embeddings
+from easyssl.cli import main
+
+FAST_FLAGS = ["--input-size", "32", "--width", "0.125", "--batch-size", "8", "--num-workers", "0", "--quiet"]
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "easyssl run" in out and "easyssl embed" in out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--max-time" in capsys.readouterr().out
+
+
+def test_train_then_embed(demo_folder, tmp_path, capsys):
+    assert main(["train", demo_folder, "--epochs", "1", "--checkpoint-dir", str(tmp_path / "run"), *FAST_FLAGS]) == 0
+    checkpoint = str(tmp_path / "run" / "last.ckpt")
+    assert f"checkpoint: {checkpoint}" in capsys.readouterr().out
+    output = str(tmp_path / "emb.csv")
+    assert main(["embed", demo_folder, "--checkpoint", checkpoint, "--output", output, "--quiet"]) == 0
+    embeddings, labels, filenames = load_embeddings(output)
+    assert embeddings.shape == (40, 64) and len(set(labels)) == 5
+
+
+def test_run_on_a_folder_with_set_overrides(demo_folder, tmp_path, capsys):
+    output = str(tmp_path / "emb.npz")
+    code = main(["run", demo_folder, "--max-steps", "2", "--output", output, "--checkpoint-dir", str(tmp_path / "r"),
+                 "--set", "optimizer.name=adamw", "--set", "optimizer.lr=0.001", *FAST_FLAGS])
+    assert code == 0 and os.path.isfile(output)
+    out = capsys.readouterr().out
+    assert "embedded 40 images" in out and "label agreement" in out
+
+
+def test_errors_are_one_line_and_non_zero(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train", str(tmp_path), "--set", "oops"]) != 0
+    assert main(["train", str(tmp_path), "--epochs", "1", "--set", "model.colour=red"]) == 1
+    err = capsys.readouterr().err
+    assert "error:" in err
+
+
+def test_methods_lists_simclr(capsys):
+    assert main(["methods"]) == 0
+    assert "simclr" in capsys.readouterr().out

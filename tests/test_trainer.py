@@ -1,0 +1,111 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from easyssl import MultiViewCollate, SelfSupervisedEmbedding, SimCLRTransform, SSLDataset, backbone, load_checkpoint
+from easyssl.embedding import parse_max_time
+from easyssl.loss import NTXentLoss
+from easyssl.models import SimCLR
+from easyssl.transforms import EvalTransform
+
+
+def _trainer(folder, lr=0.05, **kwargs):
+    torch.manual_seed(0)
+    dataset = SSLDataset(folder, transform=SimCLRTransform(input_size=32))
+    loader = DataLoader(dataset, batch_size=8, shuffle=True, drop_last=True, collate_fn=MultiViewCollate())
+    model = SimCLR(backbone("resnet-18", width=0.125, input_size=32), out_dim=16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    return SelfSupervisedEmbedding(model, NTXentLoss(temperature=0.5), optimizer, loader, device="cpu", **kwargs)
+
+
+def test_max_time_formats():
+    assert parse_max_time("00:00:10:00") == 600
+    assert parse_max_time("01:00:00") == 3600
+    assert parse_max_time(90) == 90 and parse_max_time("90") == 90
+    assert parse_max_time({"minutes": 2}) == 120
+    assert parse_max_time(None) is None
+    with pytest.raises(ValueError, match="DD:HH:MM:SS"):
+        parse_max_time("ten minutes")
+
+
+def test_trains_writes_checkpoint_per_epoch_and_history(demo_folder, tmp_path):
+    trainer = _trainer(demo_folder)
+    path = trainer.train_embedding(max_epochs=2, checkpoint_dir=tmp_path, progress_bar=False, keep_epoch_checkpoints=True)
+    assert path == os.path.join(tmp_path, "last.ckpt")
+    assert sorted(os.listdir(tmp_path)) == ["epoch=1.ckpt", "epoch=2.ckpt", "last.ckpt"]
+    state = load_checkpoint(path)
+    assert state["epoch"] == 2 and state["step"] == 10  # 40 images / 8 per batch * 2 epochs
+    assert [h["epoch"] for h in trainer.history] == [1, 2]
+    assert all(h["images_per_second"] > 0 and np.isfinite(h["loss"]) for h in trainer.history)
+
+
+def test_max_steps_stops_mid_epoch_and_saves(demo_folder, tmp_path):
+    trainer = _trainer(demo_folder)
+    trainer.train_embedding(max_epochs=None, max_steps=3, checkpoint_dir=tmp_path, progress_bar=False)
+    state = load_checkpoint(tmp_path / "last.ckpt")
+    assert trainer.progress.step == 3 and state["step"] == 3 and state["epoch"] == 0
+
+
+def test_loss_falls_on_a_fixed_batch(demo_folder):
+    trainer = _trainer(demo_folder, lr=0.1)
+    views, _, _ = next(iter(trainer.dataloader))
+    trainer.dataloader = [(views, None, None)] * 30
+    trainer.train_embedding(max_epochs=1, progress_bar=False)
+    losses = []
+    trainer.model.train()
+    # The per-epoch history has one mean; re-run step by step to see the trend.
+    trainer2 = _trainer(demo_folder, lr=0.1)
+    for _ in range(30):
+        loss = trainer2._step_module(trainer2._views((views,)), trainer2.progress)
+        trainer2.optimizer.zero_grad(); loss.backward(); trainer2.optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.1
+
+
+def test_nan_loss_stops_with_advice(demo_folder):
+    trainer = _trainer(demo_folder)
+    trainer.criterion = lambda z0, z1: (z0 * float("nan")).sum()
+    from easyssl.embedding import _TrainStep
+
+    trainer._step_module = _TrainStep(trainer.model, torch.nn.Identity())
+    trainer.model.training_loss = lambda views, criterion, progress: views[0].sum() * float("nan")
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        trainer.train_embedding(max_epochs=1, progress_bar=False)
+
+
+def test_resume_restores_everything(demo_folder, tmp_path):
+    a = _trainer(demo_folder)
+    a.train_embedding(max_epochs=1, checkpoint_dir=tmp_path, progress_bar=False)
+    b = _trainer(demo_folder)
+    b.train_embedding(max_epochs=2, checkpoint_dir=tmp_path, resume_from=tmp_path / "last.ckpt", progress_bar=False)
+    assert b.progress.step == 10 and load_checkpoint(tmp_path / "last.ckpt")["epoch"] == 2
+    assert len(b.history) == 2  # the first epoch's record came from the checkpoint
+
+
+def test_embed_returns_float32_in_loader_order(demo_folder):
+    trainer = _trainer(demo_folder)
+    loader = DataLoader(SSLDataset(demo_folder, transform=EvalTransform(32)), batch_size=16, collate_fn=MultiViewCollate())
+    embeddings, labels, filenames = trainer.embed(loader, progress_bar=False)
+    assert embeddings.shape == (40, 64) and embeddings.dtype == np.float32
+    assert filenames == SSLDataset(demo_folder).filenames and labels == [i // 8 for i in range(40)]
+    again, _, _ = trainer.embed(loader, progress_bar=False)
+    assert np.allclose(embeddings, again)  # eval mode: deterministic
+
+
+def test_atomic_checkpoint_survives_a_failed_write(demo_folder, tmp_path, monkeypatch):
+    trainer = _trainer(demo_folder)
+    path = trainer.save_checkpoint(tmp_path / "last.ckpt", epochs_done=1)
+    before = open(path, "rb").read()
+
+    def broken_save(obj, handle, *args, **kwargs):
+        handle.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save_checkpoint(path, epochs_done=2)
+    assert open(path, "rb").read() == before
+    assert os.listdir(tmp_path) == ["last.ckpt"]
