@@ -70,14 +70,35 @@ def default_batch_size(device: torch.device, input_size: int, num_images: int) -
     return max(2, min(size, num_images // 2 if num_images >= 4 else num_images))
 
 
-def default_num_workers(device: torch.device) -> int:
-    """Data-loading processes: one per spare CPU core (at most 8), none on a 1-core machine.
+def cpu_count() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-    The training process keeps one core; decoded images are cached after the first epoch,
-    so the workers mostly matter for large, compressed photos.
+
+def cache_image_size(input_size: int) -> int:
+    """Side of the decoded images kept in the cache: the input size for small inputs (<= 64 px),
+    else 8/7 of it (256 px for 224), the usual margin that lets crops at scale 1 down-sample a little."""
+    return input_size if input_size <= 64 else int(round(input_size * 8 / 7))
+
+
+def default_num_workers(device: torch.device, num_images: int = 0, input_size: int = 224, cached: bool = False) -> int:
+    """Data-loading processes.
+
+    * GPU: one per spare CPU core, at most 8: decoding must keep up with the GPU.
+    * CPU training with the decoded-image cache and a set that fits in it: 0. Each file is
+      decoded once, in the first epoch; after that a batch is a memory copy, and worker
+      processes would only take cores from the model.
+    * Otherwise on a CPU: a quarter of the cores (at least 1 when there are 2 or more).
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(0, min(8, cores - 1))
+    cores = cpu_count()
+    if device.type == "cuda":
+        return max(0, min(8, cores - 1))
+    if cached:
+        from easyssl.data.cache import default_cache_bytes
+
+        if num_images * 3 * cache_image_size(input_size) ** 2 <= default_cache_bytes():
+            return 0
+    return max(0 if cores < 2 else 1, cores // 4)
 
 
 def default_learning_rate(base_lr: float, batch_size: int) -> float:

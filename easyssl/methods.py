@@ -97,6 +97,7 @@ def _load_builtin_methods() -> None:
     _BUILTINS_LOADED = True
     from easyssl.loss import NTXentLoss
     from easyssl.models.simclr import SimCLR
+    from easyssl.transforms.batched import batch_simclr_augment
     from easyssl.transforms.simclr import SimCLRTransform
 
     register_method(
@@ -105,6 +106,7 @@ def _load_builtin_methods() -> None:
             model=SimCLR,
             criterion=NTXentLoss,
             transform=SimCLRTransform,
+            batch_transform=batch_simclr_augment,
             model_defaults={"out_dim": 128, "hidden_dim": None, "num_layers": 2},
             criterion_defaults={"temperature": 0.2, "memory_bank_size": 0},
             collate_defaults=dict(

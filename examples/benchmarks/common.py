@@ -1,0 +1,125 @@
+"""Shared pieces of the benchmark scripts: timing easyssl and the peer (LightlySSL) on the same folders."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import platform
+import resource
+import tempfile
+import time
+from typing import Any
+
+import torch
+
+from easyssl import embed_images, knn_accuracy, train_embedding_model
+
+
+def machine() -> str:
+    """One line describing this machine: CPU model, cores, GPU."""
+    cpu = platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {cores} cores, {gpu}, torch {torch.__version__}"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def count_images(folder: str) -> int:
+    return sum(len(files) for _, _, files in os.walk(folder) if files)
+
+
+def run_ours(train_dir: str, test_dir: str, *, epochs: int | None = None, max_time: Any = None, batch_size: Any = "auto",
+             input_size: Any = "auto", backbone: Any = "auto", width: Any = "auto", method: str = "simclr",
+             precision: str = "auto", workers: Any = "auto", ks: tuple[int, ...] = (200, 20), extra: dict | None = None,
+             progress_bar: bool = False) -> dict[str, Any]:
+    """Train with easyssl's three-line API, embed both folders, and measure speed and kNN accuracy."""
+    n_train = count_images(train_dir)
+    config: dict[str, Any] = {
+        "model": {"backbone": backbone, "width": width},
+        "collate": {"input_size": input_size},
+        "loader": {"batch_size": batch_size, "num_workers": workers},
+        "trainer": {"max_epochs": epochs if epochs is not None else 10**9, "max_time": max_time, "precision": precision, "progress_bar": progress_bar},
+        "checkpoint_dir": tempfile.mkdtemp(prefix="easyssl-bench-"),
+    }
+    for section, values in (extra or {}).items():
+        config.setdefault(section, {}).update(values) if isinstance(values, dict) else config.__setitem__(section, values)
+    start = time.perf_counter()
+    checkpoint = train_embedding_model(train_dir, method=method, **config)
+    train_seconds = time.perf_counter() - start
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    images_trained = sum(h["images"] for h in state["history"])
+    start = time.perf_counter()
+    train_emb, train_labels, _ = embed_images(train_dir, checkpoint, progress_bar=progress_bar)
+    test_emb, test_labels, _ = embed_images(test_dir, checkpoint, progress_bar=progress_bar)
+    embed_seconds = time.perf_counter() - start
+    result = {
+        "train_seconds": train_seconds,
+        "train_images_per_second": images_trained / train_seconds,
+        "embed_images_per_second": (len(train_labels) + len(test_labels)) / embed_seconds,
+        "epochs": len(state["history"]),
+        "config": {k: state["config"][k] for k in ("model", "collate", "loader", "optimizer", "trainer")},
+        "images_trained": images_trained,
+        "n_train": n_train,
+    }
+    for k in ks:
+        result[f"knn_top1_k{k}"] = knn_accuracy(train_emb, train_labels, test_emb, test_labels, k=k)
+    return result
+
+
+def run_peer(train_dir: str, test_dir: str, *, epochs: int, batch_size: int, input_size: int, backbone: str = "resnet-18",
+             workers: int = -1, ks: tuple[int, ...] = (200, 20)) -> dict[str, Any]:
+    """The same with LightlySSL's three-line API (``lightly.core``), trained from scratch."""
+    from lightly.core import embed_images as peer_embed
+    from lightly.core import train_embedding_model as peer_train
+
+    common = dict(model={"name": backbone}, collate={"input_size": input_size}, loader={"batch_size": batch_size, "num_workers": workers})
+    gpus = 1 if torch.cuda.is_available() else 0
+    workdir = tempfile.mkdtemp(prefix="lightly-bench-")
+    cwd = os.getcwd()
+    os.chdir(workdir)  # lightly writes its checkpoints and logs into the working directory
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            start = time.perf_counter()
+            checkpoint = peer_train(input_dir=train_dir, pre_trained=False, seed=1,
+                                    trainer={"max_epochs": epochs, "gpus": gpus, "enable_model_summary": False}, **common)
+            train_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            train_emb, train_labels, _ = peer_embed(checkpoint, input_dir=train_dir, trainer={"gpus": gpus}, **common)
+            test_emb, test_labels, _ = peer_embed(checkpoint, input_dir=test_dir, trainer={"gpus": gpus}, **common)
+            embed_seconds = time.perf_counter() - start
+    finally:
+        os.chdir(cwd)
+    n_train = count_images(train_dir)
+    images_trained = (n_train // batch_size) * batch_size * epochs
+    result = {
+        "train_seconds": train_seconds,
+        "train_images_per_second": images_trained / train_seconds,
+        "embed_images_per_second": (len(train_labels) + len(test_labels)) / embed_seconds,
+        "epochs": epochs,
+    }
+    for k in ks:
+        result[f"knn_top1_k{k}"] = knn_accuracy(train_emb, train_labels, test_emb, test_labels, k=k)
+    return result
+
+
+def print_table(rows: dict[str, dict[str, Any]], keys: list[str]) -> None:
+    """Print figures side by side, with the ratio ours/peer when both are there."""
+    names = list(rows)
+    print(f"{'figure':28s}" + "".join(f"{n:>14s}" for n in names) + ("      ratio" if len(names) == 2 else ""))
+    for key in keys:
+        values = [rows[n].get(key) for n in names]
+        cells = "".join(f"{v:14.3f}" if isinstance(v, float) else f"{str(v):>14s}" for v in values)
+        ratio = ""
+        if len(values) == 2 and all(isinstance(v, (int, float)) and v for v in values):
+            ratio = f"{values[0] / values[1]:11.2f}"
+        print(f"{key:28s}{cells}{ratio}")
