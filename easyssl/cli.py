@@ -44,8 +44,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             config.setdefault(section, {})[key] = value
 
     put("trainer", "max_epochs", args.epochs)
-    if args.epochs is None and (args.max_time is not None or args.max_steps is not None):
-        put("trainer", "max_epochs", 10**9)  # a budget alone bounds training
     put("trainer", "max_time", args.max_time)
     put("trainer", "max_steps", args.max_steps)
     put("trainer", "device", args.device)
@@ -97,10 +95,14 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_dir(path: str) -> str:
+    if not path or "\x00" in path:
+        raise CLIError(f"{path!r} is not a folder name: pass the folder that holds your images (or videos)")
     if not os.path.exists(path):
-        raise CLIError(f"folder {path!r} does not exist: pass the folder that holds your images")
+        raise CLIError(f"folder {path!r} does not exist: pass the folder that holds your images (or videos)")
     if not os.path.isdir(path):
-        raise CLIError(f"{path!r} is a file, not a folder: pass the folder that holds your images")
+        raise CLIError(f"{path!r} is a file, not a folder: pass the folder that holds your images (or videos)")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise CLIError(f"folder {path!r} cannot be read (permission denied)")
     return path
 
 
@@ -177,6 +179,7 @@ EXTRA_COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``easyssl`` argument parser with every sub-command."""
+    import easyssl.cli_tools  # noqa: F401  (registers similar, duplicates, select, label-next, plot, export)
     from easyssl import __version__
 
     parser = argparse.ArgumentParser(
@@ -238,12 +241,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as error:
         print(f"easyssl {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, NotADirectoryError, ImportError) as error:
+    except (ValueError, TypeError, OSError, ImportError) as error:
+        # Bad input (folders, files, config values, checkpoints, a missing optional extra): one clear line.
         print(f"easyssl {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("easyssl: interrupted", file=sys.stderr)
+        print("easyssl: interrupted (the last checkpoint, if any, is kept)", file=sys.stderr)
         return 130
+    except Exception as error:  # anything else: one line, the traceback on request
+        if os.environ.get("EASYSSL_DEBUG"):
+            raise
+        print(
+            f"easyssl {args.command}: error: {type(error).__name__}: {error} (set EASYSSL_DEBUG=1 to see the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -109,3 +109,23 @@ def test_atomic_checkpoint_survives_a_failed_write(demo_folder, tmp_path, monkey
         trainer.save_checkpoint(path, epochs_done=2)
     assert open(path, "rb").read() == before
     assert os.listdir(tmp_path) == ["last.ckpt"]
+
+
+def test_progress_fraction_follows_the_nearer_of_steps_and_time():
+    from easyssl.models import TrainingProgress
+
+    assert TrainingProgress(step=5, max_steps=10).fraction == 0.5
+    assert TrainingProgress(step=1, max_steps=10, elapsed=30, max_time=60).fraction == 0.5
+    assert TrainingProgress(step=9, max_steps=10, elapsed=30, max_time=60).fraction == 0.9
+    assert TrainingProgress(step=1, max_steps=10, elapsed=90, max_time=60).fraction == 1.0
+
+
+def test_time_budget_stops_training_and_drives_the_schedule(demo_folder, tmp_path):
+    trainer = _trainer(demo_folder)
+    lrs = []
+    step = trainer.optimizer.step
+    trainer.optimizer.step = lambda *a, **k: (lrs.append(trainer.optimizer.param_groups[0]["lr"]), step(*a, **k))[1]
+    trainer.train_embedding(max_epochs=None, max_time=8.0, checkpoint_dir=tmp_path, progress_bar=False)
+    assert trainer.elapsed >= 8.0 and trainer.progress.fraction == 1.0
+    assert len(lrs) >= 3 and lrs[0] == 0.05 and all(a >= b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 0.05
+    assert load_checkpoint(tmp_path / "last.ckpt")["elapsed"] == pytest.approx(trainer.elapsed)

@@ -18,17 +18,24 @@ class TrainingProgress:
         max_epochs: Number of epochs planned (an estimate when training is time-bound).
         step: Optimisation steps done so far, from 0.
         max_steps: Steps planned in total.
+        elapsed: Seconds of training so far.
+        max_time: Training-time budget in seconds (None: no budget).
     """
 
     epoch: int = 0
     max_epochs: int = 1
     step: int = 0
     max_steps: int = 1
+    elapsed: float = 0.0
+    max_time: float | None = None
 
     @property
     def fraction(self) -> float:
-        """Fraction of training done, in [0, 1]."""
-        return min(1.0, self.step / max(1, self.max_steps))
+        """Fraction of training done, in [0, 1]: of the steps, or of the time budget when that is nearer its end."""
+        done = self.step / max(1, self.max_steps)
+        if self.max_time:
+            done = max(done, self.elapsed / self.max_time)
+        return min(1.0, done)
 
 
 class SSLModel(nn.Module):

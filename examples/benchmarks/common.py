@@ -48,7 +48,7 @@ def run_ours(train_dir: str, test_dir: str, *, epochs: int | None = None, max_ti
         "model": {"backbone": backbone, "width": width},
         "collate": {"input_size": input_size},
         "loader": {"batch_size": batch_size, "num_workers": workers},
-        "trainer": {"max_epochs": epochs if epochs is not None else 10**9, "max_time": max_time, "precision": precision, "progress_bar": progress_bar},
+        "trainer": {"max_epochs": epochs if epochs is not None else "auto", "max_time": max_time, "precision": precision, "progress_bar": progress_bar},
         "checkpoint_dir": tempfile.mkdtemp(prefix="easyssl-bench-"),
     }
     for section, values in (extra or {}).items():
