@@ -38,18 +38,25 @@ def load_split(split: str, source: str = SOURCE) -> tuple[np.ndarray, np.ndarray
     return _read_idx(images_path), _read_idx(os.path.join(source, f"{prefix}-labels-idx1-ubyte.gz"))
 
 
-def build_folder(out: str, n_train: int = 10_000, n_test: int = 2_000, source: str = SOURCE, train_offset: int = 0) -> tuple[str, str]:
-    """Write the PNG folders (skipped when already complete) and return ``(train_dir, test_dir)``."""
+def build_folder(out: str, n_train: int = 10_000, n_test: int = 2_000, source: str = SOURCE, tuning: bool = False) -> tuple[str, str]:
+    """Write the PNG folders (skipped when already complete) and return ``(train_dir, test_dir)``.
+
+    The benchmark split is the first ``n_train`` training images and the first ``n_test``
+    test images. ``tuning=True`` gives a disjoint split cut from the official *training*
+    set only (images 20,000+ for training, 50,000+ for testing), used to choose defaults,
+    so the benchmark's figures are measured on images the tuning never saw.
+    """
     dirs = []
-    for split, n, offset in (("train", n_train, train_offset), ("test", n_test, 0)):
+    plan = (("train", n_train, 20_000, "train"), ("test", n_test, 50_000, "train")) if tuning else (("train", n_train, 0, "train"), ("test", n_test, 0, "test"))
+    for split, n, offset, source_split in plan:
         folder = os.path.join(out, split)
         dirs.append(folder)
         marker = os.path.join(folder, f".complete-{n}-{offset}")
         if os.path.exists(marker):
             continue
-        images, labels = load_split(split, source)
+        images, labels = load_split(source_split, source)
         if offset + n > len(images):
-            raise ValueError(f"{split} has {len(images)} images; cannot take {n} from offset {offset}")
+            raise ValueError(f"{source_split} has {len(images)} images; cannot take {n} from offset {offset}")
         for name in CLASSES:
             os.makedirs(os.path.join(folder, name), exist_ok=True)
         for i in range(offset, offset + n):
