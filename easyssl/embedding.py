@@ -9,7 +9,7 @@ import os
 import random
 import re
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from easyssl import distributed
 from easyssl.checkpoint import load_checkpoint, save_checkpoint
+from easyssl.data.collate import is_empty_batch
 from easyssl.models.base import SSLModel, TrainingProgress
 from easyssl.optim import WarmupCosineSchedule
 
@@ -121,6 +122,8 @@ class SelfSupervisedEmbedding:
         precision: ``"auto"`` (bf16 autocast on CUDA, float32 on CPU), ``"32"``, ``"bf16"``, ``"16"``.
         channels_last: Use the channels-last memory format (default: on CUDA).
         compile: Compile the training step with ``torch.compile``.
+        sync_batchnorm: Under ``torch.distributed`` on GPUs, turn batch norms into
+            ``SyncBatchNorm`` so their statistics cover the global batch.
 
     Example:
         >>> trainer = SelfSupervisedEmbedding(model, NTXentLoss(), optimizer, loader)
@@ -142,10 +145,13 @@ class SelfSupervisedEmbedding:
         precision: str = "auto",
         channels_last: bool | None = None,
         compile: bool = False,
+        sync_batchnorm: bool = False,
     ) -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
+        if sync_batchnorm:
+            model = distributed.convert_sync_batchnorm(model, self.device)
         self.model = model.to(self.device)
         self.criterion = criterion.to(self.device)
         if self.channels_last:
@@ -160,6 +166,8 @@ class SelfSupervisedEmbedding:
         self.progress = TrainingProgress()
         self.elapsed = 0.0
         self.history: list[dict[str, float]] = []
+        #: Files that could not be read during the last ``train_embedding`` (skipped, with a warning).
+        self.skipped_files: list[str] = []
         self._base_lrs = [group["lr"] for group in optimizer.param_groups]
         step = _TrainStep(self.model, self.criterion)
         if distributed.is_distributed():
@@ -233,13 +241,15 @@ class SelfSupervisedEmbedding:
         planned = [x for x in (max_steps, max_epochs * steps_per_epoch if max_epochs else None) if x]
         self.progress.max_steps = min(planned) if planned else steps_per_epoch * 10**6
         self.progress.max_epochs = max_epochs or math.ceil(self.progress.max_steps / steps_per_epoch)
+        self.progress.max_time = budget
+        self.progress.elapsed = self.elapsed
         checkpoint_path = os.path.join(os.fspath(checkpoint_dir), LAST_CHECKPOINT) if checkpoint_dir else None
 
         def done() -> bool:
-            return (
-                (max_steps is not None and self.progress.step >= max_steps)
-                or (budget is not None and self.elapsed >= budget)
-            )
+            over = budget is not None and self.elapsed >= budget
+            if distributed.is_distributed():  # all processes must agree, or the next collective hangs
+                over = bool(distributed.all_reduce_max([float(over)], self.device)[0])
+            return (max_steps is not None and self.progress.step >= max_steps) or over
 
         epoch = start_epoch
         self.model.train()
@@ -252,6 +262,9 @@ class SelfSupervisedEmbedding:
                 finished = self._train_epoch(epoch, budget, max_steps, progress_bar)
                 if finished:
                     epoch += 1
+                    if budget is not None and self.elapsed > 0:  # time-bound: re-estimate the epochs that fit
+                        fit = epoch + int((budget - self.elapsed) / (self.elapsed / max(1, epoch - start_epoch)))
+                        self.progress.max_epochs = max(epoch, min(fit, max_epochs or fit))
                 if checkpoint_path and distributed.is_main_process():
                     self.save_checkpoint(checkpoint_path, epochs_done=epoch)
                     if keep_epoch_checkpoints and finished:
@@ -263,7 +276,22 @@ class SelfSupervisedEmbedding:
             print(f"\neasyssl: training interrupted at epoch {epoch}, step {self.progress.step}{kept}")
             raise
         distributed.barrier()
+        self._report_skipped()
         return checkpoint_path
+
+    def _report_skipped(self) -> None:
+        """Collect the files skipped by every process's loader, store them in ``skipped_files`` and print a summary."""
+        dataset = getattr(self.dataloader, "dataset", None)
+        for _ in range(4):  # datasets wrapped by caches or subsets keep theirs in .dataset
+            if dataset is None or hasattr(dataset, "skipped_files"):
+                break
+            dataset = getattr(dataset, "dataset", None)
+        local = list(dataset.skipped_files()) if dataset is not None and hasattr(dataset, "skipped_files") else []
+        names = sorted({name for names in distributed.all_gather_object(local) for name in names})
+        self.skipped_files = names
+        if names and distributed.is_main_process():
+            shown = ", ".join(names[:20]) + (f", ... ({len(names) - 20} more)" if len(names) > 20 else "")
+            print(f"easyssl: skipped {len(names)} unreadable file(s) during training: {shown}")
 
     def _train_epoch(self, epoch: int, budget: float | None, max_steps: int | None, progress_bar: bool) -> bool:
         """One pass over the loader; False when a step or time budget stopped it early."""
@@ -279,8 +307,25 @@ class SelfSupervisedEmbedding:
         images = 0
         start = time.perf_counter()
         last = start
+        seen = 0
+        stopped = False
         for batch in self.dataloader:
-            views = self._views(batch)
+            seen += 1
+            views = [] if is_empty_batch(batch) else self._views(batch)
+            size = views[0].shape[0] if views else 0
+            if distributed.is_distributed():
+                # Every process must take the same steps with the same batch size (gathered losses,
+                # DDP): trim to the smallest batch (files may have been skipped) and stop together.
+                over = budget is not None and self.elapsed >= budget
+                neg_size, over_any = distributed.all_reduce_max([-size, float(over)], self.device)
+                if over_any:
+                    stopped = True
+                    break
+                size = int(-neg_size)
+                views = [v[:size] for v in views]
+            if size == 0:  # every file of this batch was unreadable
+                bar.update(1)
+                continue
             self._set_lr()
             with _autocast(self.device, self.precision):
                 loss = self._step_module(views, self.progress)
@@ -301,11 +346,15 @@ class SelfSupervisedEmbedding:
             images += batch_size
             now = time.perf_counter()
             self.elapsed += now - last
+            self.progress.elapsed = self.elapsed
             last = now
             if bar.n % 10 == 0 or bar.n + 1 == total:
                 bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{images / max(1e-9, now - start):.0f}")
             bar.update(1)
-            if (max_steps is not None and self.progress.step >= max_steps) or (budget is not None and self.elapsed >= budget):
+            if (max_steps is not None and self.progress.step >= max_steps) or (
+                budget is not None and self.elapsed >= budget and not distributed.is_distributed()
+            ):
+                stopped = seen < total
                 break
         bar.close()
         seconds = time.perf_counter() - start
@@ -313,7 +362,7 @@ class SelfSupervisedEmbedding:
         self.history.append(
             {"epoch": epoch + 1, "loss": mean_loss, "images": images, "seconds": seconds, "images_per_second": images / max(seconds, 1e-9)}
         )
-        return len(losses) == total
+        return not stopped
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, epochs_done: int) -> dict[str, Any]:
@@ -337,6 +386,7 @@ class SelfSupervisedEmbedding:
                 "numpy": np.random.get_state(),
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "loader": self._loader_generator().get_state() if self._loader_generator() is not None else None,
             },
         }
 
@@ -371,7 +421,14 @@ class SelfSupervisedEmbedding:
             torch.set_rng_state(rng["torch"].cpu())
         if rng.get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+        if rng.get("loader") is not None and self._loader_generator() is not None:
+            self._loader_generator().set_state(rng["loader"].cpu())
         return int(state.get("epoch", 0))
+
+    def _loader_generator(self) -> torch.Generator | None:
+        """The generator that shuffles the training loader (saved in checkpoints so a resumed run sees the same order)."""
+        generator = getattr(self.dataloader, "generator", None)
+        return generator if isinstance(generator, torch.Generator) else None
 
     # ------------------------------------------------------------------ embedding
     @torch.inference_mode()
@@ -388,6 +445,37 @@ class SelfSupervisedEmbedding:
         return embed_with(self.model, dataloader, self.device, self.precision, self.channels_last, progress_bar)
 
 
+def iter_embeddings(
+    model: SSLModel,
+    dataloader: DataLoader,
+    device: torch.device,
+    precision: str = "32",
+    channels_last: bool = False,
+    progress_bar: bool = True,
+) -> Iterator[tuple[np.ndarray, list[int], list[str]]]:
+    """Yield ``(embeddings, labels, filenames)`` batch by batch (float32 ``(B, D)``), holding one batch at a time.
+
+    Batches whose files were all unreadable are skipped. The model is in eval mode while
+    the generator runs and back in its previous mode when it finishes.
+    """
+    was_training = model.training
+    model.eval()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    try:
+        for batch in tqdm(dataloader, desc="embedding", disable=not progress_bar, dynamic_ncols=True):
+            if is_empty_batch(batch):
+                continue
+            images, targets, names = batch
+            with torch.inference_mode():
+                images = images.to(device, non_blocking=True, memory_format=fmt)
+                with _autocast(device, precision):
+                    features = model.embed(images)
+                array = features.float().cpu().numpy()
+            yield array, [int(t) for t in targets], list(names)
+    finally:
+        model.train(was_training)
+
+
 def embed_with(
     model: SSLModel,
     dataloader: DataLoader,
@@ -397,21 +485,13 @@ def embed_with(
     progress_bar: bool = True,
 ) -> tuple[np.ndarray, list[int], list[str]]:
     """Embed the batches of ``dataloader`` with ``model.embed``; see :meth:`SelfSupervisedEmbedding.embed`."""
-    was_training = model.training
-    model.eval()
     chunks: list[np.ndarray] = []
     labels: list[int] = []
     filenames: list[str] = []
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    with torch.inference_mode():
-        for images, targets, names in tqdm(dataloader, desc="embedding", disable=not progress_bar, dynamic_ncols=True):
-            images = images.to(device, non_blocking=True, memory_format=fmt)
-            with _autocast(device, precision):
-                features = model.embed(images)
-            chunks.append(features.float().cpu().numpy())
-            labels.extend(int(t) for t in targets)
-            filenames.extend(names)
-    model.train(was_training)
+    for array, batch_labels, names in iter_embeddings(model, dataloader, device, precision, channels_last, progress_bar):
+        chunks.append(array)
+        labels.extend(batch_labels)
+        filenames.extend(names)
     if not chunks:
         return np.zeros((0, 0), dtype=np.float32), labels, filenames
     return np.concatenate(chunks).astype(np.float32, copy=False), labels, filenames

@@ -51,10 +51,15 @@ def list_image_folder(
         raise NotADirectoryError(f"input_dir {folder!r} is a file, not a folder: pass the folder that holds your {kind}s")
     files = _scan_files(folder, is_wanted)
     if not files:
+        from easyssl.data.video import VIDEO_EXTENSIONS
+
+        extensions = {"image": IMAGE_EXTENSIONS, "video": VIDEO_EXTENSIONS}.get(kind)
         raise ValueError(
             f"input_dir {folder!r} contains no {kind} files (looked for "
-            f"{', '.join(IMAGE_EXTENSIONS) if kind == 'image' else 'supported extensions'}, in any case, "
-            "in the folder and its sub-folders)"
+            f"{', '.join(extensions) if extensions else 'supported extensions'}, in any case, "
+            "in the folder and its sub-folders"
+            + (f"; folders of videos ({', '.join(VIDEO_EXTENSIONS)}) are read too" if kind == "image" else "")
+            + ")"
         )
     class_names = sorted({f.split("/", 1)[0] for f in files if "/" in f})
     if not class_names:
@@ -86,8 +91,19 @@ class SSLDataset(Dataset):
     def __init__(self, input_dir: str | os.PathLike, transform: Callable | None = None) -> None:
         self.input_dir = os.fspath(input_dir)
         self.transform = transform
-        self.filenames, self.targets, self.classes = list_image_folder(self.input_dir)
         self._dataset: Sequence | None = None
+        try:
+            self.filenames, self.targets, self.classes = list_image_folder(self.input_dir)
+        except ValueError:
+            # No image: a folder of videos is read frame by frame (VideoDataset, needs PyAV).
+            from easyssl.data.video import VideoDataset, has_video_files
+
+            if type(self) is not SSLDataset or not has_video_files(self.input_dir):
+                raise
+            self.__class__ = VideoDataset
+            VideoDataset.__init__(self, input_dir, transform)  # type: ignore[arg-type]
+            return
+        self._init_skip_record()
 
     @classmethod
     def from_torch_dataset(cls, dataset: Sequence, transform: Callable | None = None) -> "SSLDataset":
@@ -105,6 +121,7 @@ class SSLDataset(Dataset):
         targets = getattr(dataset, "targets", None)
         self.targets = [int(t) for t in targets] if targets is not None and len(targets) == len(dataset) else None
         self.classes = list(getattr(dataset, "classes", []) or [])
+        self._init_skip_record()
         return self
 
     def __len__(self) -> int:
@@ -117,10 +134,67 @@ class SSLDataset(Dataset):
         image, target = self._dataset[index][:2]
         return _as_pil_rgb(image), int(target) if target is not None else 0
 
+    def load_or_none(self, index: int) -> tuple[Any, int]:
+        """Like :meth:`load`, but a file that cannot be read gives ``(None, target)`` instead of an error.
+
+        The first time a file fails, a warning names it and the failure is recorded (in
+        memory shared with DataLoader worker processes), so :meth:`skipped_files` lists it
+        whichever process read it.
+        """
+        try:
+            return self.load(index)
+        except OSError as error:
+            self._record_skip(index, error)
+            return None, self._target(index)
+
+    def _target(self, index: int) -> int:
+        if self.targets is not None:
+            return self.targets[index]
+        return -1
+
     def __getitem__(self, index: int) -> tuple[Any, int, str]:
-        image, target = self.load(index)
+        """``(sample, target, filename)``; ``sample`` is None when the file cannot be read (see :meth:`load_or_none`)."""
+        image, target = self.load_or_none(index)
+        if image is None:
+            return None, target, self.filenames[index]
         sample = self.transform(image) if self.transform is not None else image
         return sample, target, self.filenames[index]
+
+    # ------------------------------------------------------------------ skipped files
+    def _init_skip_record(self) -> None:
+        # One byte per item in shared memory: DataLoader workers (forked or spawned) mark the
+        # files they could not read, and the main process reads the marks. 1 MB per million files.
+        import torch
+
+        self._skipped = torch.zeros(max(1, len(self.filenames)), dtype=torch.uint8)
+        try:
+            self._skipped.share_memory_()
+        except (RuntimeError, OSError):  # no shared memory available: a per-process record
+            pass
+        self._skipped_other: list[str] = []
+
+    def _record_skip(self, index: int, error: BaseException) -> None:
+        record = getattr(self, "_skipped", None)
+        if record is None:
+            self._init_skip_record()
+            record = self._skipped
+        if int(record[index]) == 0:
+            record[index] = 1
+            warnings.warn(f"easyssl: skipping {self.filenames[index]!r}, which cannot be read: {error}", stacklevel=3)
+
+    def skipped_files(self) -> list[str]:
+        """Names of the files found unreadable so far (in any process), in index order."""
+        record = getattr(self, "_skipped", None)
+        names = list(getattr(self, "_skipped_other", []))
+        if record is not None:
+            names += [self.filenames[int(i)] for i in record.nonzero().flatten().tolist() if int(i) < len(self.filenames)]
+        return names
+
+    def reset_skipped(self) -> None:
+        """Forget the files recorded as unreadable (they are warned about again)."""
+        record = getattr(self, "_skipped", None)
+        if record is not None:
+            record.zero_()
 
     def get_filenames(self) -> list[str]:
         """The filenames of all items, in index order."""
@@ -164,3 +238,30 @@ def warn_skipped(filenames: Sequence[str], what: str = "read") -> None:
         return
     shown = ", ".join(filenames[:20]) + (f", ... ({len(filenames) - 20} more)" if len(filenames) > 20 else "")
     warnings.warn(f"skipped {len(filenames)} file(s) that could not be {what}: {shown}", stacklevel=2)
+
+
+
+def open_dataset(input_dir: str | os.PathLike, transform: Callable | None = None, frame_step: int = 1) -> SSLDataset:
+    """The dataset of a folder: :class:`SSLDataset` for images, or a
+    :class:`~easyssl.data.video.VideoDataset` (frame by frame, every ``frame_step``-th frame;
+    needs PyAV) for a folder that holds videos and no image. ``SSLDataset(input_dir)`` does
+    the same with ``frame_step=1``.
+
+    Raises:
+        FileNotFoundError, NotADirectoryError, ValueError: as :func:`list_image_folder`, naming the path.
+        ImportError: the folder holds videos and PyAV is not installed (the message says what to install).
+    """
+    folder = os.fspath(input_dir)
+    try:
+        listing = list_image_folder(folder)
+    except ValueError:
+        from easyssl.data.video import VideoDataset, has_video_files
+
+        if not has_video_files(folder):
+            raise
+        return VideoDataset(folder, transform=transform, frame_step=frame_step)
+    dataset = SSLDataset.__new__(SSLDataset)
+    dataset.input_dir, dataset.transform, dataset._dataset = folder, transform, None
+    dataset.filenames, dataset.targets, dataset.classes = listing
+    dataset._init_skip_record()
+    return dataset
