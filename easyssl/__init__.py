@@ -9,41 +9,73 @@ Learn an embedding model from a folder of unlabeled images, then turn images int
 
 __version__ = "0.1.0"
 
-from easyssl.api import build_training, default_config, embed_images, load_model, train_embedding_model, train_model_and_embed_images
+from easyssl.api import (
+    StreamedEmbeddings,
+    build_training,
+    default_config,
+    embed_images,
+    last_skipped_files,
+    load_model,
+    stream_embeddings,
+    train_embedding_model,
+    train_model_and_embed_images,
+)
 from easyssl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from easyssl.data import MultiViewCollate, SSLDataset, make_demo_dataset
+from easyssl.data import MultiViewCollate, SSLDataset, VideoDataset, make_demo_dataset, open_dataset
 from easyssl.embedding import SelfSupervisedEmbedding
 from easyssl.embeddings_io import load_embeddings, save_embeddings
 from easyssl.evaluation import knn_accuracy, knn_predict
+from easyssl.export import export_backbone, load_backbone, torchvision_model
 from easyssl.methods import Method, available_methods, get_method, register_method
 from easyssl.models import SSLModel, backbone
+from easyssl.search import find_duplicates, nearest_neighbors
+from easyssl.selection import select_diverse, select_for_labeling, uncertainty_scores
+from easyssl.streaming import EmbeddingStreamWriter
 from easyssl.transforms import EvalTransform, SimCLRTransform
+from easyssl.visualize import pca_2d, plot_embeddings, plot_nearest_neighbors
 
 __all__ = [
-    "CheckpointError",
-    "EvalTransform",
-    "Method",
-    "MultiViewCollate",
-    "SSLDataset",
-    "SSLModel",
-    "SelfSupervisedEmbedding",
-    "SimCLRTransform",
-    "__version__",
     "available_methods",
     "backbone",
     "build_training",
+    "CheckpointError",
     "default_config",
     "embed_images",
+    "EmbeddingStreamWriter",
+    "EvalTransform",
+    "export_backbone",
+    "find_duplicates",
     "get_method",
     "knn_accuracy",
     "knn_predict",
+    "last_skipped_files",
+    "load_backbone",
     "load_checkpoint",
     "load_embeddings",
     "load_model",
     "make_demo_dataset",
+    "Method",
+    "MultiViewCollate",
+    "nearest_neighbors",
+    "open_dataset",
+    "pca_2d",
+    "plot_embeddings",
+    "plot_nearest_neighbors",
     "register_method",
     "save_checkpoint",
     "save_embeddings",
+    "select_diverse",
+    "select_for_labeling",
+    "SelfSupervisedEmbedding",
+    "SimCLRTransform",
+    "SSLDataset",
+    "SSLModel",
+    "stream_embeddings",
+    "StreamedEmbeddings",
+    "torchvision_model",
     "train_embedding_model",
     "train_model_and_embed_images",
+    "uncertainty_scores",
+    "VideoDataset",
+    "__version__",
 ]
