@@ -240,7 +240,8 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     if largest > max(10, len(filenames) // 10):
         from easyssl.search import nearest_neighbors
 
-        _, sim = nearest_neighbors(embeddings, None, k=1, exclude_self=True)
+        centred = embeddings - embeddings.mean(axis=0, keepdims=True)  # as find_duplicates compares them
+        _, sim = nearest_neighbors(centred, None, k=1, exclude_self=True)
         print(f"hint: the largest group holds {largest} of {len(filenames)} images, so --threshold {args.threshold:g} is "
               f"too low for these embeddings (each image's nearest neighbour has median similarity "
               f"{float(np.median(sim)):.4f}); raise it, e.g. --threshold {min(0.999, float(np.quantile(sim, 0.9))):.3f}")

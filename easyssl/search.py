@@ -352,6 +352,7 @@ def find_duplicates(
     k: int = 20,
     chunk_size: Optional[int] = None,
     device: DeviceLike = None,
+    center: bool = True,
 ) -> list[list[int]]:
     """Group near-identical items (e.g. duplicate or re-encoded images).
 
@@ -359,6 +360,13 @@ def find_duplicates(
     excluded) whose cosine similarity is ``>= threshold``; linked items are
     merged with union-find into connected groups. Groups larger than ``k + 1``
     are still found as long as their members are chained by such links.
+
+    With ``center=True`` (the default) the similarities are measured after
+    subtracting the mean embedding of the set. Backbone features come out of a
+    ReLU, so every raw embedding lies in the positive orthant and unrelated
+    images often have a raw cosine above 0.95; centred, unrelated images score
+    near 0 while copies of one image still score near 1, so ``threshold``
+    means the same on every model.
 
     Args:
         embeddings: Array of shape ``(N, D)`` (numpy array or torch tensor).
@@ -368,6 +376,7 @@ def find_duplicates(
         k: Neighbours examined per item (capped at ``N - 1``).
         chunk_size: Passed to :func:`nearest_neighbors`.
         device: Passed to :func:`nearest_neighbors`.
+        center: Subtract the mean embedding before comparing (see above).
 
     Returns:
         List of groups (lists of row indices) of size >= 2; each group sorted
@@ -375,7 +384,7 @@ def find_duplicates(
 
     Example:
         >>> emb = np.array([[1, 0], [0, 1], [1, 0.001], [-1, 0]], dtype=np.float32)
-        >>> find_duplicates(emb, threshold=0.99)
+        >>> find_duplicates(emb, threshold=0.99, center=False)
         [[0, 2]]
     """
     embeddings = _as_matrix(embeddings, "embeddings")
@@ -386,6 +395,8 @@ def find_duplicates(
     num = embeddings.shape[0]
     if num < 2:
         return []
+    if center:
+        embeddings = embeddings - embeddings.mean(axis=0, keepdims=True) if isinstance(embeddings, np.ndarray) else embeddings - embeddings.mean(dim=0, keepdim=True)
     idx, sim = nearest_neighbors(
         embeddings, embeddings, min(int(k), num - 1), chunk_size=chunk_size, device=device, exclude_self=True
     )

@@ -47,8 +47,10 @@ def main(argv=None):
     embeddings, _, filenames = embed_images(input_dir=input_dir, checkpoint=checkpoint, progress_bar=False, num_workers=0)
 
     # How similar are images to their nearest neighbour, typically? Duplicates score
-    # above that (near 1.0); choose the threshold between the two.
-    _, nearest = nearest_neighbors(embeddings, None, k=1, exclude_self=True)
+    # above that (near 1.0); choose the threshold between the two. find_duplicates compares
+    # embeddings after subtracting their mean, so measure the same way.
+    centred = embeddings - embeddings.mean(axis=0, keepdims=True)
+    _, nearest = nearest_neighbors(centred, None, k=1, exclude_self=True)
     print(f"nearest-neighbour similarity: median {np.median(nearest):.4f}, max {nearest.max():.4f}")
 
     # Each group is a list of row indices; every group has at least two images.

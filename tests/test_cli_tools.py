@@ -125,12 +125,16 @@ def test_duplicates_finds_the_planted_pair(run, tmp_path, capsys):
 
 def test_duplicates_hints_when_the_threshold_is_too_low(tmp_path, capsys):
     rng = np.random.default_rng(0)
-    emb = (rng.normal(size=(1, 16)) + rng.normal(size=(60, 16)) * 0.05).astype(np.float32)  # all alike
+    emb = (rng.normal(size=(1, 16)) + rng.normal(size=(60, 16)) * 0.05).astype(np.float32)  # alike, but no copies
     path = save_embeddings(tmp_path / "e.npz", emb, None, [f"img{i}.png" for i in range(60)])
+    # Centred (the default), these are distinct points: no duplicates at the default threshold.
     assert main(["duplicates", "--embeddings", path, "--show", "0"]) == 0
+    assert "hint" not in capsys.readouterr().out
+    # A threshold far too low chains everything together, and the command says so.
+    assert main(["duplicates", "--embeddings", path, "--show", "0", "--threshold", "-0.9"]) == 0
     out = capsys.readouterr().out
     assert "found 1 group(s) of near-duplicates (60 images)" in out
-    assert "hint: the largest group holds 60 of 60 images" in out and "raise it, e.g. --threshold 0.99" in out
+    assert "hint: the largest group holds 60 of 60 images" in out and "raise it, e.g. --threshold" in out
 
 
 def test_select_covers_planted_clusters(tmp_path, capsys):
