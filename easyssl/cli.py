@@ -115,15 +115,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from easyssl.api import embed_images
-    from easyssl.embeddings_io import save_embeddings
+    from easyssl.api import stream_embeddings
 
-    embeddings, labels, filenames = embed_images(
-        _check_dir(args.input_dir), args.checkpoint, batch_size=args.batch_size, num_workers=args.num_workers,
+    # Streamed batch by batch into the file: memory stays bounded whatever the folder's size.
+    result = stream_embeddings(
+        _check_dir(args.input_dir), args.checkpoint, args.output, batch_size=args.batch_size, num_workers=args.num_workers,
         device=args.device or "auto", progress_bar=not args.quiet,
     )
-    save_embeddings(args.output, embeddings, labels, filenames)
-    print(f"embedded {embeddings.shape[0]} images into {embeddings.shape[1]}-dimensional vectors: {args.output}")
+    print(f"embedded {result.count} images into {result.dim}-dimensional vectors: {result.path}")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} unreadable file(s): {', '.join(result.skipped[:20])}")
     return 0
 
 

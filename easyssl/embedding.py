@@ -74,11 +74,27 @@ def _autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
+def cpu_has_bf16_matrix_units() -> bool:
+    """True on CPUs with AMX-BF16 tile units (Intel Sapphire Rapids and later), where bf16 matrix
+    products run several times faster than float32; False when unknown."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (OSError, AttributeError, RuntimeError):
+        pass
+    return False
+
+
 def resolve_precision(precision: str | int | None, device: torch.device) -> str:
-    """``"auto"`` -> ``"bf16"`` on CUDA devices that support it, else ``"32"``."""
+    """``"auto"`` -> ``"bf16"`` autocast on CUDA devices that support it and on CPUs with AMX-BF16
+    units (about twice the float32 speed on 2 cores, see the README's Performance section), else ``"32"``."""
     precision = str(precision) if precision is not None else "auto"
     if precision == "auto":
-        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32"
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "32"
+        return "bf16" if device.type == "cpu" and cpu_has_bf16_matrix_units() else "32"
     valid = ("32", "bf16", "bf16-mixed", "16", "fp16", "16-mixed")
     if precision not in valid:
         raise ValueError(f"precision must be 'auto' or one of {', '.join(valid)}, got {precision!r}")
