@@ -276,3 +276,107 @@ class BatchMultiViewAugment(nn.Module):
 def batch_simclr_augment(input_size: int = 224, normalize: dict | None = IMAGENET_NORMALIZE, **kwargs) -> BatchMultiViewAugment:
     """Two SimCLR views per image, batched; takes :class:`~easyssl.transforms.SimCLRTransform`'s arguments."""
     return BatchMultiViewAugment([BatchViewAugment(input_size, normalize=normalize, **kwargs) for _ in range(2)])
+
+
+def _signature_defaults(*functions) -> dict:
+    """Keyword defaults of ``functions``' signatures, later ones overriding earlier ones."""
+    import inspect
+
+    merged: dict = {}
+    for function in functions:
+        for name, parameter in inspect.signature(function).parameters.items():
+            if parameter.default is not inspect.Parameter.empty and parameter.kind is not inspect.Parameter.VAR_KEYWORD:
+                merged[name] = parameter.default
+    return merged
+
+
+def _values(value: float | Sequence[float]) -> list[float]:
+    return [float(v) for v in value] if isinstance(value, (list, tuple)) else [float(value)]
+
+
+def _view(input_size: int, solarization_prob: float = 0.0, **kwargs) -> BatchViewAugment:
+    # The per-image transforms call it solarization_prob; the batched one, solarization.
+    return BatchViewAugment(input_size, solarization=solarization_prob, **kwargs)
+
+
+def batch_two_view_augment(
+    input_size: int = 224,
+    gaussian_blur: float | Sequence[float] = 0.5,
+    solarization_prob: float | Sequence[float] = 0.0,
+    **kwargs,
+) -> BatchMultiViewAugment:
+    """Two views per image; ``gaussian_blur`` and ``solarization_prob`` may be ``(view 1, view 2)`` pairs
+    (BYOL's asymmetric views). Other arguments as :class:`BatchViewAugment`."""
+    blur, solarize = _values(gaussian_blur), _values(solarization_prob)
+    return BatchMultiViewAugment(
+        [_view(input_size, gaussian_blur=blur[min(i, len(blur) - 1)], solarization_prob=solarize[min(i, len(solarize) - 1)], **kwargs)
+         for i in range(2)]
+    )
+
+
+def batch_multi_crop_augment(
+    input_size: int = 224,
+    n_global_views: int = 2,
+    global_crop_scale: Sequence[float] = (0.4, 1.0),
+    local_size: int | None = None,
+    n_local_views: int = 6,
+    local_crop_scale: Sequence[float] = (0.05, 0.4),
+    gaussian_blur: float | Sequence[float] = 0.5,
+    solarization_prob: float | Sequence[float] = 0.0,
+    **kwargs,
+) -> BatchMultiViewAugment:
+    """Multi-crop views (DINO, SwaV): ``n_global_views`` at ``input_size``, then ``n_local_views`` at ``local_size``.
+
+    Per-view probabilities follow :class:`~easyssl.transforms.dino.MultiCropTransform`: global view
+    ``i`` takes ``values[i]``, local views the last value.
+    """
+    from easyssl.transforms.dino import default_local_size
+
+    for key in ("min_scale", "max_scale"):  # the crop scales come from global/local_crop_scale
+        kwargs.pop(key, None)
+    blur, solarize = _values(gaussian_blur), _values(solarization_prob)
+    pick = lambda values, i: values[min(i, len(values) - 1)] if len(values) > 1 else values[0]  # noqa: E731
+    local = int(local_size) if local_size else default_local_size(input_size)
+    views = [
+        _view(input_size, min_scale=global_crop_scale[0], max_scale=global_crop_scale[1],
+              gaussian_blur=pick(blur, i), solarization_prob=pick(solarize, i), **kwargs)
+        for i in range(n_global_views)
+    ] + [
+        _view(local, min_scale=local_crop_scale[0], max_scale=local_crop_scale[1], gaussian_blur=blur[-1], solarization_prob=solarize[-1], **kwargs)
+        for _ in range(n_local_views)
+    ]
+    return BatchMultiViewAugment(views)
+
+
+def batch_crop_flip_augment(input_size: int = 224, min_scale: float = 0.2, hf_prob: float = 0.5, normalize: dict | None = IMAGENET_NORMALIZE) -> BatchMultiViewAugment:
+    """One view per image, crop and flip only (MAE)."""
+    return BatchMultiViewAugment([BatchViewAugment(input_size, min_scale=min_scale, hf_prob=hf_prob, cj_prob=0.0, random_gray_scale=0.0,
+                                                   gaussian_blur=0.0, normalize=normalize)])
+
+
+def batched_like(transform: type, *view_functions) -> "callable":
+    """The batched counterpart of a per-image view transform class, with that class's defaults.
+
+    ``view_functions`` are the functions whose keyword defaults the class inherits through
+    ``**kwargs`` (e.g. :func:`easyssl.transforms.byol.view_steps`); the class's own defaults
+    override them. The result is called with the method's collate config, like the class.
+    """
+    from easyssl.transforms.dino import MultiCropTransform
+    from easyssl.transforms.mae import MAETransform
+
+    defaults = _signature_defaults(*view_functions, transform.__init__)
+    if issubclass(transform, MAETransform):
+        builder = batch_crop_flip_augment
+    elif issubclass(transform, MultiCropTransform):
+        builder = batch_multi_crop_augment
+    else:
+        builder = batch_two_view_augment
+    accepted = set(_signature_defaults(BatchViewAugment.__init__, builder)) | {"solarization_prob"}
+
+    def factory(**config):
+        merged = {**defaults, **config}
+        return builder(**{k: v for k, v in merged.items() if k in accepted or k in ("input_size",)})
+
+    factory.__name__ = f"batched_{transform.__name__}"
+    factory.__doc__ = f"Batched counterpart of :class:`{transform.__module__}.{transform.__name__}` (same arguments and defaults)."
+    return factory
