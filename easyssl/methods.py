@@ -97,7 +97,6 @@ def _load_builtin_methods() -> None:
     _BUILTINS_LOADED = True
     from easyssl.loss import NTXentLoss
     from easyssl.models.simclr import SimCLR
-    from easyssl.transforms.batched import batch_simclr_augment
     from easyssl.transforms.simclr import SimCLRTransform
 
     register_method(
@@ -106,7 +105,6 @@ def _load_builtin_methods() -> None:
             model=SimCLR,
             criterion=NTXentLoss,
             transform=SimCLRTransform,
-            batch_transform=batch_simclr_augment,
             model_defaults={"out_dim": 128, "hidden_dim": None, "num_layers": 2},
             criterion_defaults={"temperature": 0.2, "memory_bank_size": 0},
             collate_defaults=dict(
@@ -123,3 +121,11 @@ def _load_builtin_methods() -> None:
     except ModuleNotFoundError as error:
         if error.name != "easyssl.methods_zoo":
             raise
+    from easyssl.transforms.batched import batched_like
+
+    for method in _METHODS.values():  # the fast path for every method whose views have a batched counterpart
+        if method.batch_transform is None:
+            try:
+                method.batch_transform = batched_like(method.transform)
+            except TypeError:
+                pass

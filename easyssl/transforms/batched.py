@@ -358,12 +358,21 @@ def batched_like(transform: type, *view_functions) -> "callable":
     """The batched counterpart of a per-image view transform class, with that class's defaults.
 
     ``view_functions`` are the functions whose keyword defaults the class inherits through
-    ``**kwargs`` (e.g. :func:`easyssl.transforms.byol.view_steps`); the class's own defaults
-    override them. The result is called with the method's collate config, like the class.
+    ``**kwargs`` (found automatically for the SimCLR, BYOL, multi-crop and MAE families);
+    the class's own defaults override them. The result is called with the method's collate
+    config, like the class. Raises ``TypeError`` for a transform of another family.
     """
+    from easyssl.transforms.byol import BYOLTransform, view_steps
     from easyssl.transforms.dino import MultiCropTransform
     from easyssl.transforms.mae import MAETransform
+    from easyssl.transforms.simclr import SimCLRTransform, SimCLRViewTransform
 
+    if not isinstance(transform, type) or not issubclass(transform, (SimCLRTransform, BYOLTransform, MultiCropTransform, MAETransform)):
+        raise TypeError(f"no batched counterpart is known for {transform!r}")
+    if not view_functions:  # the function whose defaults the class passes its **kwargs to
+        view_functions = (SimCLRViewTransform.__init__,) if issubclass(transform, SimCLRTransform) else (view_steps,)
+        if issubclass(transform, MAETransform):
+            view_functions = ()
     defaults = _signature_defaults(*view_functions, transform.__init__)
     if issubclass(transform, MAETransform):
         builder = batch_crop_flip_augment
