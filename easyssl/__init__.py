@@ -27,19 +27,34 @@ from easyssl.embeddings_io import load_embeddings, save_embeddings
 from easyssl.evaluation import knn_accuracy, knn_predict
 from easyssl.export import export_backbone, load_backbone, torchvision_model
 from easyssl.methods import Method, available_methods, get_method, register_method
-from easyssl.models import SSLModel, backbone
+from easyssl.models import BYOL, DINO, MAE, NNCLR, BarlowTwins, MoCo, MoCoV3, SimCLR, SimSiam, SSLModel, SwaV, VICReg, backbone
 from easyssl.search import find_duplicates, nearest_neighbors
 from easyssl.selection import select_diverse, select_for_labeling, uncertainty_scores
 from easyssl.streaming import EmbeddingStreamWriter
-from easyssl.transforms import EvalTransform, SimCLRTransform
+from easyssl.transforms import (
+    BYOLTransform,
+    DINOTransform,
+    EvalTransform,
+    MAETransform,
+    MoCoV2Transform,
+    SimCLRTransform,
+    SwaVTransform,
+    VICRegTransform,
+)
 from easyssl.visualize import pca_2d, plot_embeddings, plot_nearest_neighbors
 
 __all__ = [
+    "__version__",
     "available_methods",
     "backbone",
+    "BarlowTwins",
     "build_training",
+    "BYOL",
+    "BYOLTransform",
     "CheckpointError",
     "default_config",
+    "DINO",
+    "DINOTransform",
     "embed_images",
     "EmbeddingStreamWriter",
     "EvalTransform",
@@ -53,10 +68,16 @@ __all__ = [
     "load_checkpoint",
     "load_embeddings",
     "load_model",
+    "MAE",
+    "MAETransform",
     "make_demo_dataset",
     "Method",
+    "MoCo",
+    "MoCoV2Transform",
+    "MoCoV3",
     "MultiViewCollate",
     "nearest_neighbors",
+    "NNCLR",
     "open_dataset",
     "pca_2d",
     "plot_embeddings",
@@ -67,15 +88,20 @@ __all__ = [
     "select_diverse",
     "select_for_labeling",
     "SelfSupervisedEmbedding",
+    "SimCLR",
     "SimCLRTransform",
+    "SimSiam",
     "SSLDataset",
     "SSLModel",
     "stream_embeddings",
     "StreamedEmbeddings",
+    "SwaV",
+    "SwaVTransform",
     "torchvision_model",
     "train_embedding_model",
     "train_model_and_embed_images",
     "uncertainty_scores",
+    "VICReg",
+    "VICRegTransform",
     "VideoDataset",
-    "__version__",
 ]
