@@ -9,7 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# One thread: the tiny models of the tests gain nothing from more, and on a shared machine
+# OpenMP threads waiting for a busy core made tests up to 10x slower.
+torch.set_num_threads(1)
 
 #: Overrides that make train_embedding_model take a second or two on a CPU.
 FAST = {
