@@ -50,14 +50,16 @@ def default_input_size(short_sides: Sequence[int]) -> int:
 
 
 def default_backbone(input_size: int, device: torch.device) -> tuple[str, float]:
-    """``(name, width)``: ResNet-18 at full width on a GPU; on a CPU, half width for inputs of 64 px or less.
+    """``(name, width)``: ResNet-18 at full width on a GPU; on a CPU, quarter width for inputs of 64 px or less.
 
-    On a CPU, compute is the bottleneck: a half-width ResNet-18 costs a quarter of the
-    multiply-adds, and with small images its embeddings are about as good after the
-    same training time because it sees four times as many images.
+    On a CPU, compute is the bottleneck and the quality of the embeddings grows with the
+    number of epochs that fit the time available. A quarter-width ResNet-18 costs 1/16 of
+    the multiply-adds; measured on 2 cores with bf16 it trains at 2.4x the images/s of the
+    half-width one (383 vs 158 img/s per thread), so it sees more than twice the epochs in
+    the same time. Pass ``model={"width": 1.0}`` for a model to export to torchvision.
     """
     if device.type == "cpu" and input_size <= 64:
-        return "resnet-18", 0.5
+        return "resnet-18", 0.25
     return "resnet-18", 1.0
 
 

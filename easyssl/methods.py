@@ -112,7 +112,7 @@ def _load_builtin_methods() -> None:
                 random_gray_scale=0.2, gaussian_blur=0.5, kernel_size=None, sigmas=(0.1, 2.0), vf_prob=0.0, hf_prob=0.5,
                 rr_prob=0.0, rr_degrees=None,
             ),
-            optimizer_defaults={"name": "sgd", "base_lr": 0.12, "weight_decay": 5e-4, "momentum": 0.9, "warmup": 0.02},
+            optimizer_defaults={"name": "sgd", "base_lr": 0.5, "weight_decay": 5e-4, "momentum": 0.9, "warmup": 0.02},
             description="SimCLR (Chen et al. 2020): contrastive NT-Xent loss between two augmented views",
         )
     )
