@@ -50,3 +50,17 @@ def test_errors_are_one_line_and_non_zero(tmp_path, capsys):
 def test_methods_lists_simclr(capsys):
     assert main(["methods"]) == 0
     assert "simclr" in capsys.readouterr().out
+
+
+def test_run_without_a_folder_uses_the_built_in_demo(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the demo set is written to the temporary folder
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    output = str(tmp_path / "emb.csv")
+    assert main(["run", "--max-steps", "2", "--output", output, "--checkpoint-dir", str(tmp_path / "r"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "built-in demo set of 200 shape images" in out and "embedded 200 images" in out
+    embeddings, labels, filenames = load_embeddings(output)
+    assert embeddings.shape[0] == 200 and sorted(set(labels)) == [0, 1, 2, 3, 4]
+    assert os.path.isdir(tmp_path / "easyssl_demo" / "circle")

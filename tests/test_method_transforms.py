@@ -8,7 +8,8 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from easyssl.transforms.base import IMAGENET_NORMALIZE
-from easyssl.transforms.byol import BYOLTransform, BYOLView1Transform, BYOLView2Transform, RandomSolarization, view_steps
+from easyssl.transforms.base import RandomSolarization, view_steps
+from easyssl.transforms.byol import BYOLTransform, BYOLView1Transform, BYOLView2Transform
 from easyssl.transforms.dino import DINOTransform, MultiCropTransform, SwaVTransform, default_local_size
 from easyssl.transforms.mae import MAETransform
 from easyssl.transforms.moco import MoCoV2Transform

@@ -1,13 +1,12 @@
 """View transforms: random augmented views of each image for each SSL method, and the evaluation transform."""
 
-from easyssl.transforms.base import IMAGENET_NORMALIZE, EvalTransform, MultiViewTransform
+from easyssl.transforms.base import IMAGENET_NORMALIZE, EvalTransform, MultiViewTransform, RandomSolarization, view_steps
 from easyssl.transforms.batched import BatchMultiViewAugment, BatchViewAugment, batched_like
 from easyssl.transforms.byol import (
     BarlowTwinsTransform,
     BYOLTransform,
     BYOLView1Transform,
     BYOLView2Transform,
-    RandomSolarization,
     VICRegTransform,
 )
 from easyssl.transforms.dino import DINOTransform, MultiCropTransform, SwaVTransform
@@ -35,4 +34,5 @@ __all__ = [
     "SwaVTransform",
     "VICRegTransform",
     "batched_like",
+    "view_steps",
 ]

@@ -362,7 +362,8 @@ def batched_like(transform: type, *view_functions) -> "callable":
     the class's own defaults override them. The result is called with the method's collate
     config, like the class. Raises ``TypeError`` for a transform of another family.
     """
-    from easyssl.transforms.byol import BYOLTransform, view_steps
+    from easyssl.transforms.base import view_steps
+    from easyssl.transforms.byol import BYOLTransform
     from easyssl.transforms.dino import MultiCropTransform
     from easyssl.transforms.mae import MAETransform
     from easyssl.transforms.simclr import SimCLRTransform, SimCLRViewTransform

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from easyssl.transforms.base import IMAGENET_NORMALIZE, MultiViewTransform
-from easyssl.transforms.byol import view_steps
+from easyssl.transforms.base import view_steps
 
 
 def default_local_size(input_size: int) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 from torchvision.transforms import v2
 
 from easyssl.transforms.base import IMAGENET_NORMALIZE, MultiViewTransform, to_tensor_transforms
-from easyssl.transforms.simclr import _check_probability
+from easyssl.transforms.base import _check_probability
 
 
 class MAEViewTransform:
