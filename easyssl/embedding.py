@@ -346,11 +346,6 @@ class SelfSupervisedEmbedding:
             self._set_lr()
             with _autocast(self.device, self.precision):
                 loss = self._step_module(views, self.progress)
-            if not torch.isfinite(loss.detach()).all():
-                raise FloatingPointError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {self.progress.step}: lower the learning rate "
-                    "(optimizer={'lr': ...}) or use precision='32'; the last checkpoint was kept"
-                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -366,7 +361,14 @@ class SelfSupervisedEmbedding:
             self.progress.elapsed = self.elapsed
             last = now
             if bar.n % 10 == 0 or bar.n + 1 == total:
-                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{images / max(1e-9, now - start):.0f}")
+                # Reading the loss waits for the device, so it is done every 10 steps, not every step.
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"the loss became {value} at epoch {epoch + 1}, step {self.progress.step}: lower the learning rate "
+                        "(optimizer={'lr': ...}) or use precision='32'; the last checkpoint was kept"
+                    )
+                bar.set_postfix(loss=f"{value:.4f}", img_s=f"{images / max(1e-9, now - start):.0f}")
             bar.update(1)
             if (max_steps is not None and self.progress.step >= max_steps) or (
                 budget is not None and self.elapsed >= budget and not distributed.is_distributed()

@@ -71,7 +71,7 @@ def test_nan_loss_stops_with_advice(demo_folder):
     from easyssl.embedding import _TrainStep
 
     trainer._step_module = _TrainStep(trainer.model, torch.nn.Identity())
-    trainer.model.training_loss = lambda views, criterion, progress: views[0].sum() * float("nan")
+    trainer.model.training_loss = lambda views, criterion, progress: trainer.model(views[0]).sum() * float("nan")
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         trainer.train_embedding(max_epochs=1, progress_bar=False)
 
