@@ -64,3 +64,18 @@ def test_run_without_a_folder_uses_the_built_in_demo(tmp_path, capsys, monkeypat
     embeddings, labels, filenames = load_embeddings(output)
     assert embeddings.shape[0] == 200 and sorted(set(labels)) == [0, 1, 2, 3, 4]
     assert os.path.isdir(tmp_path / "easyssl_demo" / "circle")
+
+
+@pytest.mark.parametrize("method", ["moco", "mocov3", "byol", "simsiam", "barlowtwins", "dino", "swav", "nnclr", "vicreg", "mae"])
+def test_every_method_trains_and_embeds_from_the_cli(method, demo_folder, tmp_path):
+    from easyssl import load_checkpoint
+
+    flags = ["--input-size", "32", "--batch-size", "8", "--num-workers", "0", "--quiet"]
+    flags += ["--backbone", "vit-tiny"] if method == "mae" else ["--width", "0.125"]
+    run_dir = tmp_path / "run"
+    assert main(["train", demo_folder, "--method", method, "--max-steps", "2", "--checkpoint-dir", str(run_dir), *flags]) == 0
+    assert load_checkpoint(run_dir / "last.ckpt")["method"] == method
+    output = str(tmp_path / "emb.npz")
+    assert main(["embed", demo_folder, "--checkpoint", str(run_dir / "last.ckpt"), "--output", output, "--quiet"]) == 0
+    embeddings, labels, filenames = load_embeddings(output)
+    assert embeddings.shape[0] == 40 and embeddings.dtype.name == "float32"
