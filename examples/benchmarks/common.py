@@ -84,6 +84,7 @@ def run_peer(train_dir: str, test_dir: str, *, epochs: int, batch_size: int, inp
 
     common = dict(model={"name": backbone}, collate={"input_size": input_size}, loader={"batch_size": batch_size, "num_workers": workers})
     gpus = 1 if torch.cuda.is_available() else 0
+    train_dir, test_dir = os.path.abspath(train_dir), os.path.abspath(test_dir)  # we chdir below
     workdir = tempfile.mkdtemp(prefix="lightly-bench-")
     cwd = os.getcwd()
     os.chdir(workdir)  # lightly writes its checkpoints and logs into the working directory

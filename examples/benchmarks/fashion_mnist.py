@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = {}
     rows["easyssl"] = run_ours(train_dir, test_dir, epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size,
                                backbone=args.backbone, width=args.width, precision=args.precision)
+    print("easyssl:", json.dumps({k: v for k, v in rows["easyssl"].items() if k != "config"}, default=str), flush=True)
     if args.peer:
         rows["lightly"] = run_peer(train_dir, test_dir, epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size,
                                    backbone=args.backbone)

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
     test_px, test_labels = raw_pixels(test_dir)
     rows["raw pixels"] = {f"knn_top1_k{k}": knn_accuracy(train_px, train_labels, test_px, test_labels, k=k) for k in (200, 20)}
     rows["easyssl"] = run_ours(train_dir, test_dir, max_time=args.budget, method=args.method, extra=extra)
+    print("easyssl:", json.dumps({k: v for k, v in rows["easyssl"].items() if k != "config"}, default=str), flush=True)
     if args.peer:
         rows["lightly"] = run_peer(train_dir, test_dir, epochs=1, batch_size=128, input_size=32)
     keys = ["train_seconds", "epochs", "train_images_per_second", "knn_top1_k200", "knn_top1_k20"]
