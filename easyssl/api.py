@@ -164,6 +164,8 @@ def _resolve_auto(config: dict[str, Any], spec: Method, dataset: SSLDataset, dev
         collate["input_size"] = defaults.default_input_size(sides)
     input_size = int(collate["input_size"])
     name, width = defaults.default_backbone(input_size, device)
+    if model["backbone"] == AUTO and spec.model_defaults.get("backbone", AUTO) != AUTO:
+        model["backbone"] = spec.model_defaults["backbone"]  # the method's own choice (MAE: a ViT)
     if model["backbone"] == AUTO:
         model["backbone"] = name
         if model["width"] == AUTO:

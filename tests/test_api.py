@@ -45,6 +45,15 @@ def test_auto_defaults_follow_the_images(demo_folder, tmp_path):
     assert config["optimizer"]["lr"] == pytest.approx(config["optimizer"]["base_lr"] * 20 / 256)
 
 
+def test_an_explicit_auto_backbone_keeps_the_methods_own_choice(demo_folder, tmp_path):
+    # MAE needs a ViT: backbone="auto" must not fall back to the ResNet that suits SimCLR.
+    run = build_training(demo_folder, method="mae", checkpoint_dir=tmp_path, model={"backbone": "auto", "width": "auto"},
+                         trainer={"device": "cpu"})
+    assert run.config["model"]["backbone"] == "vit-tiny"
+    assert build_training(demo_folder, method="simclr", checkpoint_dir=tmp_path, model={"backbone": "auto"},
+                          trainer={"device": "cpu"}).config["model"]["backbone"] == "resnet-18"
+
+
 def test_unknown_keys_name_the_key_and_valid_ones(demo_folder):
     with pytest.raises(ValueError, match=r"unknown config key 'trainr'.*trainer"):
         train_embedding_model(demo_folder, trainr={"max_epochs": 1})

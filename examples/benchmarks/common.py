@@ -35,7 +35,8 @@ def peak_rss_mb() -> float:
 
 
 def count_images(folder: str) -> int:
-    return sum(len(files) for _, _, files in os.walk(folder) if files)
+    """Files in ``folder`` and its subfolders, not counting hidden ones (such as the data builder's marker)."""
+    return sum(1 for _, _, files in os.walk(folder) for name in files if not name.startswith("."))
 
 
 def run_ours(train_dir: str, test_dir: str, *, epochs: int | None = None, max_time: Any = None, batch_size: Any = "auto",
