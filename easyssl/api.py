@@ -401,9 +401,9 @@ def embed_images(
         checkpoint: Path of the ``.ckpt`` file; the model is rebuilt from it alone.
         dataset: Instead of ``input_dir``, a map-style dataset of ``(image, target)``.
         batch_size: Images per forward pass (default 256, 512 on a GPU).
-        num_workers: Data-loading processes (default: one per spare core).
+        num_workers: Data-loading processes (default: see :func:`easyssl.defaults.default_embed_workers`).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
-        precision: ``"auto"`` (bf16 on CUDA), ``"32"``, ``"bf16"``.
+        precision: ``"auto"`` (bf16 on CUDA and on CPUs with bf16 instructions), ``"32"``, ``"bf16"``.
         progress_bar: Show a progress bar (on rank 0 only).
         return_skipped: Also return the list of skipped filenames, as a fourth element.
 
@@ -463,7 +463,7 @@ def _embedding_setup(input_dir, checkpoint, dataset, batch_size, num_workers, de
     data = _dataset(input_dir, dataset, EvalTransform(int(collate["input_size"]), collate.get("normalize", IMAGENET_NORMALIZE)))
     data.reset_skipped()
     batch_size = batch_size or (512 if torch_device.type == "cuda" else 256)
-    workers = defaults.default_num_workers(torch_device) if num_workers is None else num_workers
+    workers = defaults.default_embed_workers(torch_device) if num_workers is None else num_workers
     sampler = distributed.shard_range(len(data)) if distributed.is_distributed() else None
     loader = DataLoader(
         data, batch_size=batch_size, shuffle=False, sampler=sampler, num_workers=workers,

