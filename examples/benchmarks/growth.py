@@ -6,8 +6,14 @@ batch 128), then embedding the whole folder. Time should grow linearly with the 
 images (constant images/s) and memory should stay bounded (the decoded-image cache is
 capped, see easyssl.data.cache).
 
+With ``--peer`` (``pip install lightly``) LightlySSL's three-line API runs the same epoch
+at the same settings, in its own fresh process, on each size (up to ``--peer-max-size``
+if given: its 60k run takes about 8 minutes on 2 CPU cores).
+
     python examples/benchmarks/growth.py                 # 1000 10000 60000
     python examples/benchmarks/growth.py --sizes 1000 10000
+    python examples/benchmarks/growth.py --peer          # also LightlySSL
+    python examples/benchmarks/growth.py --peer --peer-max-size 10000
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -37,6 +42,25 @@ train = time.perf_counter() - start
 start = time.perf_counter()
 emb, labels, names = embed_images(folder, ckpt, progress_bar=False)
 embed = time.perf_counter() - start
+print(json.dumps({"train_seconds": train, "embed_seconds": embed, "n": len(names),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+PEER_CHILD = r"""
+import json, os, resource, sys, tempfile, time, contextlib, io
+from lightly.core import embed_images, train_embedding_model
+folder, width, batch = os.path.abspath(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+os.chdir(tempfile.mkdtemp())  # lightly writes checkpoints and logs into the working directory
+common = dict(model={"name": "resnet-18", "width": width}, collate={"input_size": 32},
+              loader={"batch_size": batch, "num_workers": -1})
+with contextlib.redirect_stdout(io.StringIO()):
+    start = time.perf_counter()
+    ckpt = train_embedding_model(input_dir=folder, pre_trained=False, seed=1,
+                                 trainer={"max_epochs": 1, "gpus": 0, "enable_model_summary": False}, **common)
+    train = time.perf_counter() - start
+    start = time.perf_counter()
+    emb, labels, names = embed_images(ckpt, input_dir=folder, trainer={"gpus": 0}, **common)
+    embed = time.perf_counter() - start
 print(json.dumps({"train_seconds": train, "embed_seconds": embed, "n": len(names),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -64,22 +88,29 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 60000])
     parser.add_argument("--width", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--peer", action="store_true", help="also run LightlySSL (pip install lightly) on each size")
+    parser.add_argument("--peer-max-size", type=int, default=None, help="largest size the peer runs on (default: all)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")
+    print(f"one epoch, ResNet-18 width {args.width}, input 32 px, batch {args.batch_size}; peak RSS of the main process")
     rows = []
-    print(f"{'images':>8s} {'train s':>9s} {'train img/s':>12s} {'embed s':>8s} {'embed img/s':>12s} {'peak RSS MB':>12s}")
+    print(f"{'library':>8s} {'images':>8s} {'train s':>9s} {'train img/s':>12s} {'embed s':>8s} {'embed img/s':>12s} {'peak RSS MB':>12s}")
     for n in args.sizes:
         folder = build(args.data, n)
-        out = subprocess.run([sys.executable, "-c", CHILD, folder, str(args.width), str(args.batch_size)],
-                             capture_output=True, text=True, check=True)
-        row = json.loads(out.stdout.strip().splitlines()[-1])
-        trained = (n // args.batch_size) * args.batch_size
-        row["train_images_per_second"] = trained / row["train_seconds"]
-        row["embed_images_per_second"] = n / row["embed_seconds"]
-        rows.append(row)
-        print(f"{n:8d} {row['train_seconds']:9.1f} {row['train_images_per_second']:12.1f} {row['embed_seconds']:8.1f} "
-              f"{row['embed_images_per_second']:12.1f} {row['peak_rss_mb']:12.0f}", flush=True)
+        runs = [("easyssl", CHILD)] + ([("lightly", PEER_CHILD)] if args.peer and n <= (args.peer_max_size or n) else [])
+        for library, code in runs:
+            out = subprocess.run([sys.executable, "-c", code, folder, str(args.width), str(args.batch_size)],
+                                 capture_output=True, text=True)
+            if out.returncode:
+                raise RuntimeError(f"{library} on {n} images failed:\n{out.stderr[-3000:]}")
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            trained = (n // args.batch_size) * args.batch_size
+            row.update(library=library, train_images_per_second=trained / row["train_seconds"],
+                       embed_images_per_second=n / row["embed_seconds"])
+            rows.append(row)
+            print(f"{library:>8s} {n:8d} {row['train_seconds']:9.1f} {row['train_images_per_second']:12.1f} "
+                  f"{row['embed_seconds']:8.1f} {row['embed_images_per_second']:12.1f} {row['peak_rss_mb']:12.0f}", flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"machine": machine(), "rows": rows}, handle, indent=2)

@@ -2,7 +2,7 @@
 
 Times full optimisation steps (forward of both views, NT-Xent, backward, SGD) on random
 32 px batches, the best of several repeats, to show where easyssl's CPU defaults come from
-(bf16 autocast where the CPU has AMX-BF16, channels-last, quarter width for small images).
+(bf16 autocast where the CPU has AMX-BF16 or AVX512-BF16, channels-last, quarter width for small images).
 Also times the batched augmentation of one batch.
 
     python examples/benchmarks/step_speed.py
