@@ -77,18 +77,22 @@ def run_ours(train_dir: str, test_dir: str, *, epochs: int | None = None, max_ti
     return result
 
 
-def run_peer(train_dir: str, test_dir: str, *, epochs: int, batch_size: int, input_size: int, backbone: str = "resnet-18",
-             workers: int = -1, ks: tuple[int, ...] = (200, 20)) -> dict[str, Any]:
-    """The same with LightlySSL's three-line API (``lightly.core``), trained from scratch."""
+def peer_train_and_embed(train_dir: str, embed_dirs: list[str], *, epochs: int, batch_size: int, input_size: int,
+                         backbone: str = "resnet-18", width: float = 1.0, workers: int = -1) -> dict[str, Any]:
+    """Train with LightlySSL's three-line API (``lightly.core``) from scratch, then embed each of ``embed_dirs``.
+
+    Returns ``train_seconds``, ``embed_seconds`` (all folders) and ``embeddings``: one
+    ``(embeddings, labels, filenames)`` per folder.
+    """
     from lightly.core import embed_images as peer_embed
     from lightly.core import train_embedding_model as peer_train
 
-    common = dict(model={"name": backbone}, collate={"input_size": input_size}, loader={"batch_size": batch_size, "num_workers": workers})
+    common = dict(model={"name": backbone, "width": width}, collate={"input_size": input_size},
+                  loader={"batch_size": batch_size, "num_workers": workers})
     gpus = 1 if torch.cuda.is_available() else 0
-    train_dir, test_dir = os.path.abspath(train_dir), os.path.abspath(test_dir)  # we chdir below
-    workdir = tempfile.mkdtemp(prefix="lightly-bench-")
+    train_dir, embed_dirs = os.path.abspath(train_dir), [os.path.abspath(d) for d in embed_dirs]  # we chdir below
     cwd = os.getcwd()
-    os.chdir(workdir)  # lightly writes its checkpoints and logs into the working directory
+    os.chdir(tempfile.mkdtemp(prefix="lightly-bench-"))  # lightly writes its checkpoints and logs into the working directory
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             start = time.perf_counter()
@@ -96,17 +100,24 @@ def run_peer(train_dir: str, test_dir: str, *, epochs: int, batch_size: int, inp
                                     trainer={"max_epochs": epochs, "gpus": gpus, "enable_model_summary": False}, **common)
             train_seconds = time.perf_counter() - start
             start = time.perf_counter()
-            train_emb, train_labels, _ = peer_embed(checkpoint, input_dir=train_dir, trainer={"gpus": gpus}, **common)
-            test_emb, test_labels, _ = peer_embed(checkpoint, input_dir=test_dir, trainer={"gpus": gpus}, **common)
+            embeddings = [peer_embed(checkpoint, input_dir=folder, trainer={"gpus": gpus}, **common) for folder in embed_dirs]
             embed_seconds = time.perf_counter() - start
     finally:
         os.chdir(cwd)
-    n_train = count_images(train_dir)
-    images_trained = (n_train // batch_size) * batch_size * epochs
+    return {"train_seconds": train_seconds, "embed_seconds": embed_seconds, "embeddings": embeddings}
+
+
+def run_peer(train_dir: str, test_dir: str, *, epochs: int, batch_size: int, input_size: int, backbone: str = "resnet-18",
+             workers: int = -1, ks: tuple[int, ...] = (200, 20)) -> dict[str, Any]:
+    """The same as :func:`run_ours` with LightlySSL's three-line API, trained from scratch."""
+    run = peer_train_and_embed(train_dir, [train_dir, test_dir], epochs=epochs, batch_size=batch_size,
+                               input_size=input_size, backbone=backbone, workers=workers)
+    (train_emb, train_labels, _), (test_emb, test_labels, _) = run["embeddings"]
+    images_trained = (count_images(train_dir) // batch_size) * batch_size * epochs
     result = {
-        "train_seconds": train_seconds,
-        "train_images_per_second": images_trained / train_seconds,
-        "embed_images_per_second": (len(train_labels) + len(test_labels)) / embed_seconds,
+        "train_seconds": run["train_seconds"],
+        "train_images_per_second": images_trained / run["train_seconds"],
+        "embed_images_per_second": (len(train_labels) + len(test_labels)) / run["embed_seconds"],
         "epochs": epochs,
     }
     for k in ks:

@@ -47,21 +47,12 @@ print(json.dumps({"train_seconds": train, "embed_seconds": embed, "n": len(names
 """
 
 PEER_CHILD = r"""
-import json, os, resource, sys, tempfile, time, contextlib, io
-from lightly.core import embed_images, train_embedding_model
-folder, width, batch = os.path.abspath(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-os.chdir(tempfile.mkdtemp())  # lightly writes checkpoints and logs into the working directory
-common = dict(model={"name": "resnet-18", "width": width}, collate={"input_size": 32},
-              loader={"batch_size": batch, "num_workers": -1})
-with contextlib.redirect_stdout(io.StringIO()):
-    start = time.perf_counter()
-    ckpt = train_embedding_model(input_dir=folder, pre_trained=False, seed=1,
-                                 trainer={"max_epochs": 1, "gpus": 0, "enable_model_summary": False}, **common)
-    train = time.perf_counter() - start
-    start = time.perf_counter()
-    emb, labels, names = embed_images(ckpt, input_dir=folder, trainer={"gpus": 0}, **common)
-    embed = time.perf_counter() - start
-print(json.dumps({"train_seconds": train, "embed_seconds": embed, "n": len(names),
+import json, resource, sys
+sys.path.insert(0, sys.argv[4])
+from common import peer_train_and_embed
+folder, width, batch = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+run = peer_train_and_embed(folder, [folder], epochs=1, batch_size=batch, input_size=32, width=width)
+print(json.dumps({"train_seconds": run["train_seconds"], "embed_seconds": run["embed_seconds"], "n": len(run["embeddings"][0][2]),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -100,7 +91,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         folder = build(args.data, n)
         runs = [("easyssl", CHILD)] + ([("lightly", PEER_CHILD)] if args.peer and n <= (args.peer_max_size or n) else [])
         for library, code in runs:
-            out = subprocess.run([sys.executable, "-c", code, folder, str(args.width), str(args.batch_size)],
+            out = subprocess.run([sys.executable, "-c", code, folder, str(args.width), str(args.batch_size), HERE],
                                  capture_output=True, text=True)
             if out.returncode:
                 raise RuntimeError(f"{library} on {n} images failed:\n{out.stderr[-3000:]}")
