@@ -18,7 +18,7 @@ from easyssl.checkpoint import CheckpointError, load_checkpoint
 from easyssl.data.cache import CachedImageDataset
 from easyssl.data.collate import MultiViewCollate
 from easyssl.data.dataset import SSLDataset, warn_skipped
-from easyssl.embedding import LAST_CHECKPOINT, SelfSupervisedEmbedding, embed_with, resolve_device, resolve_precision
+from easyssl.embedding import CALIBRATION_IMAGES, LAST_CHECKPOINT, SelfSupervisedEmbedding, embed_with, resolve_device, resolve_precision
 from easyssl.methods import BACKBONE_KEYS, Method, build_model, get_method
 from easyssl.optim import WarmupCosineSchedule, build_optimizer
 from easyssl.transforms.base import IMAGENET_NORMALIZE, EvalTransform
@@ -226,6 +226,36 @@ def _build_loader(dataset: SSLDataset, loader: dict[str, Any], seed: int, shuffl
     )
 
 
+class _Transformed(torch.utils.data.Dataset):
+    """The items of ``dataset`` (an :class:`SSLDataset`) through another ``transform``, reading the same
+    files and sharing its record of unreadable ones (so they are not warned about twice)."""
+
+    def __init__(self, dataset: SSLDataset, transform: Any) -> None:
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[Any, int, str]:
+        image, target = self.dataset.load_or_none(index)
+        return (None if image is None else self.transform(image)), target, self.dataset.filenames[index]
+
+
+def _calibration_loader(data: SSLDataset, collate: dict[str, Any], seed: int, device: torch.device) -> DataLoader:
+    """Up to :data:`~easyssl.embedding.CALIBRATION_IMAGES` training images, chosen at random, with the evaluation
+    transform: the images :func:`~easyssl.embedding.calibrate_embeddings` takes the embedding statistics from."""
+    evaluation = _Transformed(data, EvalTransform(int(collate["input_size"]), collate.get("normalize", IMAGENET_NORMALIZE)))
+    subset: Any = evaluation
+    if len(evaluation) > CALIBRATION_IMAGES:
+        generator = torch.Generator().manual_seed(seed)
+        indices = torch.randperm(len(evaluation), generator=generator)[:CALIBRATION_IMAGES].sort().values.tolist()
+        subset = torch.utils.data.Subset(evaluation, indices)
+    return DataLoader(subset, batch_size=512 if device.type == "cuda" else 256, shuffle=False,
+                      num_workers=defaults.default_embed_workers(device), pin_memory=device.type == "cuda",
+                      collate_fn=MultiViewCollate())
+
+
 def train_embedding_model(
     input_dir: str | os.PathLike | None = None,
     *,
@@ -350,6 +380,7 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
         precision=trainer_cfg["precision"],
         compile=bool(trainer_cfg["compile"]),
         sync_batchnorm=bool(trainer_cfg.get("sync_batchnorm", False)),
+        calibration_loader=_calibration_loader(data, collate, int(config["seed"]), device),
     )
     return TrainingRun(config, data, trainer, resume_from)
 
@@ -385,6 +416,7 @@ def embed_images(
     precision: str = AUTO,
     progress_bar: bool = True,
     return_skipped: bool = False,
+    whiten: bool = True,
 ) -> tuple[np.ndarray, list[int], list[str]]:
     """Embed every image of a folder with a checkpoint from :func:`train_embedding_model`.
 
@@ -406,6 +438,9 @@ def embed_images(
         precision: ``"auto"`` (bf16 on CUDA and on CPUs with bf16 instructions), ``"32"``, ``"bf16"``.
         progress_bar: Show a progress bar (on rank 0 only).
         return_skipped: Also return the list of skipped filenames, as a fourth element.
+        whiten: Centre and whiten the features with the training images' statistics saved
+            in the checkpoint (the default; see :func:`easyssl.calibrate_embeddings`).
+            ``False`` returns the backbone's raw features.
 
     Returns:
         ``(embeddings, labels, filenames)``: float32 ``(N, D)`` array, ``N`` labels, ``N``
@@ -419,7 +454,7 @@ def embed_images(
         input_dir, checkpoint, dataset, batch_size, num_workers, device, precision
     )
     show = progress_bar and distributed.is_main_process()
-    embeddings, labels, filenames = embed_with(model, loader, torch_device, precision_, channels_last, show)
+    embeddings, labels, filenames = embed_with(model, loader, torch_device, precision_, channels_last, show, whiten)
     local_skipped = data.skipped_files()
     if distributed.is_distributed():
         parts = distributed.all_gather_object((embeddings, labels, filenames, local_skipped))
@@ -495,6 +530,7 @@ def stream_embeddings(
     device: str | torch.device = AUTO,
     precision: str = AUTO,
     progress_bar: bool = True,
+    whiten: bool = True,
 ) -> StreamedEmbeddings:
     """Embed a folder of any size straight into a ``.npz`` or ``.csv`` file, holding one batch in memory at a time.
 
@@ -520,7 +556,7 @@ def stream_embeddings(
     writer = EmbeddingStreamWriter(output, rank=distributed.rank(), world_size=distributed.world_size(), token=token)
     try:
         show = progress_bar and distributed.is_main_process()
-        for embeddings, labels, filenames in iter_embeddings(model, loader, torch_device, precision_, channels_last, show):
+        for embeddings, labels, filenames in iter_embeddings(model, loader, torch_device, precision_, channels_last, show, whiten):
             writer.write(embeddings, labels, filenames)
     except BaseException:
         writer.abort()

@@ -79,8 +79,11 @@ def _embed_file(path: str, checkpoint: str, dim: int) -> np.ndarray:
         image = load_image(path)
     except OSError as error:
         raise CLIError(str(error)) from None
-    with torch.inference_mode():
-        vector = model.embed(transform(image)[None]).float().numpy()
+    from easyssl.embedding import _autocast, resolve_precision
+
+    device = torch.device("cpu")
+    with torch.inference_mode(), _autocast(device, resolve_precision("auto", device)):  # the precision embed_images uses
+        vector = model.embedding(transform(image)[None]).numpy()  # standardised, as the embeddings file
     if vector.shape[1] != dim:
         raise CLIError(
             f"checkpoint {checkpoint!r} makes {vector.shape[1]}-dimensional embeddings but the embeddings file has "

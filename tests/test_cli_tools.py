@@ -77,7 +77,7 @@ def test_similar_embeds_a_new_image_with_the_checkpoint(run, tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"query: {new}"
     first = out[1].split()
-    assert first[2] == "square/square_0002.png" and float(first[1]) > 0.9999
+    assert first[2] == "square/square_0002.png" and float(first[1]) >= 0.999  # same image; bf16 batches differ slightly
 
 
 @pytest.mark.parametrize(

@@ -41,4 +41,17 @@ def test_backbone_and_batch_size_rules():
     assert defaults.default_batch_size(cpu, 32, 10_000) == 128
     assert defaults.default_batch_size(gpu, 224, 10_000) == 128 and defaults.default_batch_size(gpu, 96, 10_000) == 256
     assert defaults.default_batch_size(cpu, 32, 40) == 20  # at most half the images
-    assert defaults.default_input_size([28, 28, 30]) == 32 and defaults.default_input_size([500, 375]) == 224
+    assert defaults.default_input_size([500, 375]) == 224 and defaults.default_input_size([]) == 224
+
+
+def test_input_size_rule():
+    # small images train at their own size, rounded up to a multiple of 4 px
+    assert defaults.default_input_size([28, 28, 30]) == 28
+    assert defaults.default_input_size([32] * 5) == 32
+    assert defaults.default_input_size([41, 41, 43]) == 44
+    assert defaults.default_input_size([8, 9]) == 16  # at least 16
+    assert defaults.default_input_size([64, 64]) == 64
+    # larger ones round up to one of INPUT_SIZES, at most 224
+    assert defaults.default_input_size([65, 70, 70]) == 96
+    assert defaults.default_input_size([100, 120]) == 128
+    assert defaults.default_input_size([3000, 4000]) == 224

@@ -49,7 +49,15 @@ class SSLModel(nn.Module):
       batch of views (a list of ``(B, C, H, W)`` tensors);
     * :meth:`on_after_step` ``(progress)``: called after each optimiser step (momentum
       encoder updates);
-    * :meth:`embed` ``(images) -> (B, D)``: the features used as embeddings.
+    * :meth:`embed` ``(images) -> (B, D)``: the backbone features the embeddings are made of.
+
+    Embeddings (what :func:`easyssl.embed_images` returns) are ``whiten(embed(x))``: the
+    features centred and whitened (decorrelated, every direction scaled to unit variance)
+    with statistics of the training images, set at the end of training by
+    :func:`easyssl.calibrate_embeddings`. A backbone ends in a ReLU, so its raw features sit
+    in one corner of the space where all cosine similarities are high, and a few directions
+    of large variance dominate them; whitened, cosine similarity weighs every direction the
+    images vary in (PCA-whitening, as in image retrieval: Jegou & Chum, ECCV 2012).
     """
 
     #: Name of the method in the registry (``"simclr"``...), saved in checkpoints.
@@ -58,10 +66,65 @@ class SSLModel(nn.Module):
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
+        # Statistics of the training images' features; empty until calibrated.
+        self.register_buffer("embedding_mean", torch.zeros(0))
+        self.register_buffer("embedding_whitening", torch.zeros(0, 0))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Backbone features ``(B, num_features)`` of an image batch: the embeddings."""
+        """Backbone features ``(B, num_features)`` of an image batch (what training uses; see :meth:`embedding`)."""
         return torch.flatten(self.backbone(x), start_dim=1)
+
+    @property
+    def has_embedding_statistics(self) -> bool:
+        """Whether :meth:`set_embedding_statistics` has run (embeddings are then whitened)."""
+        return self.embedding_mean.numel() > 0
+
+    def set_embedding_statistics(self, mean: torch.Tensor, whitening: torch.Tensor) -> None:
+        """Store the features' ``mean`` ``(D,)`` and the ``whitening`` matrix ``(D, D)`` that :meth:`whiten` applies."""
+        mean, whitening = torch.as_tensor(mean).flatten().float(), torch.as_tensor(whitening).float()
+        if whitening.shape != (mean.shape[0], mean.shape[0]):
+            raise ValueError(f"whitening must be a ({mean.shape[0]}, {mean.shape[0]}) matrix for a mean of size {mean.shape[0]}, "
+                             f"got {tuple(whitening.shape)}")
+        if not torch.isfinite(whitening).all() or not torch.isfinite(mean).all():
+            raise ValueError("mean and whitening must be finite")
+        device = self.embedding_mean.device
+        self.embedding_mean = mean.to(device)
+        self.embedding_whitening = whitening.to(device)
+
+    def clear_embedding_statistics(self) -> None:
+        """Forget the statistics: embeddings are the raw backbone features again."""
+        self.embedding_mean = self.embedding_mean.new_zeros(0)
+        self.embedding_whitening = self.embedding_whitening.new_zeros(0, 0)
+
+    def whiten(self, features: torch.Tensor) -> torch.Tensor:
+        """``(features - mean) @ whitening`` in float32 with the stored statistics; ``features`` as float32 when there are none."""
+        features = features.float()
+        if not self.has_embedding_statistics:
+            return features
+        if features.shape[-1] != self.embedding_mean.shape[0]:
+            raise ValueError(
+                f"features have {features.shape[-1]} dimensions but the embedding statistics {self.embedding_mean.shape[0]}: "
+                "call clear_embedding_statistics() after changing the backbone"
+            )
+        with torch.autocast(features.device.type, enabled=False):  # float32 even inside an autocast region
+            return (features - self.embedding_mean) @ self.embedding_whitening
+
+    def embedding(self, x: torch.Tensor) -> torch.Tensor:
+        """The embeddings of an image batch, as :func:`easyssl.embed_images` computes them: ``whiten(embed(x))``."""
+        return self.whiten(self.embed(x))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # type: ignore[override]
+        # The statistics' size is only known once calibrated: take the saved one (or none, for
+        # checkpoints written before easyssl kept statistics).
+        for name, empty in (("embedding_mean", (0,)), ("embedding_whitening", (0, 0))):
+            key = prefix + name
+            current = getattr(self, name)
+            if key in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[key], device=current.device))
+            else:
+                state_dict[key] = current.new_zeros(empty)
+                setattr(self, name, current.new_zeros(empty))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
 
     def training_loss(self, views: Sequence[torch.Tensor], criterion: nn.Module, progress: TrainingProgress) -> torch.Tensor:
         """The method's loss on a batch of augmented views."""

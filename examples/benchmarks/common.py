@@ -71,6 +71,7 @@ def run_ours(train_dir: str, test_dir: str, *, epochs: int | None = None, max_ti
         "config": {k: state["config"][k] for k in ("model", "collate", "loader", "optimizer", "trainer")},
         "images_trained": images_trained,
         "n_train": n_train,
+        "checkpoint": str(checkpoint),
     }
     for k in ks:
         result[f"knn_top1_k{k}"] = knn_accuracy(train_emb, train_labels, test_emb, test_labels, k=k)
