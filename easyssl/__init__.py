@@ -22,7 +22,7 @@ from easyssl.api import (
 )
 from easyssl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from easyssl.data import MultiViewCollate, SSLDataset, VideoDataset, make_demo_dataset, open_dataset
-from easyssl.embedding import SelfSupervisedEmbedding, calibrate_embeddings
+from easyssl.embedding import SelfSupervisedEmbedding, calibrate_embeddings, fit_whitening
 from easyssl.embeddings_io import load_embeddings, save_embeddings
 from easyssl.evaluation import knn_accuracy, knn_predict
 from easyssl.export import export_backbone, load_backbone, torchvision_model
@@ -89,6 +89,7 @@ __all__ = [
     "select_for_labeling",
     "SelfSupervisedEmbedding",
     "calibrate_embeddings",
+    "fit_whitening",
     "SimCLR",
     "SimCLRTransform",
     "SimSiam",

@@ -120,7 +120,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     # Streamed batch by batch into the file: memory stays bounded whatever the folder's size.
     result = stream_embeddings(
         _check_dir(args.input_dir), args.checkpoint, args.output, batch_size=args.batch_size, num_workers=args.num_workers,
-        device=args.device or "auto", progress_bar=not args.quiet,
+        device=args.device or "auto", progress_bar=not args.quiet, whiten=not args.raw_features,
     )
     print(f"embedded {result.count} images into {result.dim}-dimensional vectors: {result.path}")
     if result.skipped:
@@ -210,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="images per forward pass")
     p.add_argument("--num-workers", type=int, help="data-loading processes")
     p.add_argument("--device", help="auto (default), cpu, cuda")
+    p.add_argument("--raw-features", action="store_true",
+                   help="save the backbone's raw features instead of the whitened embeddings (see README, Using embeddings)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("run", "train on a folder, embed it, save the embeddings (the demo set when no folder is given)", cmd_run,

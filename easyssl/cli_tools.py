@@ -267,7 +267,7 @@ Images whose embeddings have cosine similarity >= --threshold are linked, and li
 images form a group. Lower the threshold to find looser near-duplicates (crops, edits).
 """
     p.add_argument("--embeddings", required=True, help="embeddings file (.csv or .npz)")
-    p.add_argument("--threshold", type=float, default=0.95, help="minimum cosine similarity, -1..1 (default: 0.95)")
+    p.add_argument("--threshold", type=float, default=0.9, help="minimum cosine similarity, -1..1 (default: 0.9)")
     p.add_argument("-k", type=int, default=20, help="neighbours examined per image (default: 20)")
     p.add_argument("--output", help="text file: one group per line, filenames separated by tabs")
     p.add_argument("--to-remove", metavar="FILE", help="text file listing every group member but the first, one per line")

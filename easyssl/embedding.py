@@ -623,13 +623,34 @@ def calibrate_embeddings(
                 break
     if count == 0 or total is None or products is None:
         return 0
+    mean, whitening = _whitening(total, products, count, shrinkage)
+    model.set_embedding_statistics(mean, whitening)
+    return count
+
+
+def fit_whitening(features: np.ndarray | torch.Tensor, shrinkage: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The mean ``(D,)`` and ZCA whitening matrix ``(D, D)`` of ``features`` ``(N, D)``, as :func:`calibrate_embeddings` fits them.
+
+    Whiten any embeddings (another model's, raw pixels) the way easyssl whitens its own:
+
+    Example:
+        >>> mean, whitening = fit_whitening(train_embeddings)
+        >>> knn_accuracy((train_embeddings - mean) @ whitening, train_labels, (test_embeddings - mean) @ whitening, test_labels)
+    """
+    x = torch.as_tensor(np.asarray(features), dtype=torch.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"features must be a non-empty (N, D) array, got shape {tuple(x.shape)}")
+    mean, whitening = _whitening(x.sum(0), x.T @ x, x.shape[0], shrinkage)
+    return mean.numpy(), whitening.numpy()
+
+
+def _whitening(total: torch.Tensor, products: torch.Tensor, count: int, shrinkage: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and ZCA whitening matrix (float32) from the sum and the sum of outer products of ``count`` feature vectors."""
     mean = total / count
     covariance = products / count - torch.outer(mean, mean)
     eigenvalues, vectors = torch.linalg.eigh((covariance + covariance.T) / 2)
     eigenvalues = eigenvalues.clamp_min(0)
-    dims = mean.shape[0]
-    s = max(0.01, dims / (10 * count)) if shrinkage is None else float(shrinkage)
+    s = max(0.01, mean.shape[0] / (10 * count)) if shrinkage is None else float(shrinkage)
     floor = s * eigenvalues.mean() + 1e-12 if eigenvalues.mean() > 0 else torch.tensor(1.0, dtype=torch.float64)
     whitening = (vectors / (eigenvalues + floor).sqrt()) @ vectors.T
-    model.set_embedding_statistics(mean.float(), whitening.float())
-    return count
+    return mean.float(), whitening.float()

@@ -347,7 +347,7 @@ def nearest_neighbors(
 
 def find_duplicates(
     embeddings: ArrayLike,
-    threshold: float = 0.95,
+    threshold: float = 0.9,
     *,
     k: int = 20,
     chunk_size: Optional[int] = None,
@@ -366,7 +366,12 @@ def find_duplicates(
     ReLU, so every raw embedding lies in the positive orthant and unrelated
     images often have a raw cosine above 0.95; centred, unrelated images score
     near 0 while copies of one image still score near 1, so ``threshold``
-    means the same on every model.
+    means the same on every model. easyssl's own embeddings are whitened
+    (already centred), which separates copies from look-alikes better still:
+    on Fashion-MNIST test images with a heavily degraded copy each (down-scaled
+    28 -> 24 -> 28 px and saved as JPEG quality 60), threshold 0.9 finds 29% of
+    the copies while 0.7% of images have a non-copy above it; 0.85 finds 55%
+    (1.3%), 0.8 finds 69% (2.3%). Exact copies score 1.
 
     Args:
         embeddings: Array of shape ``(N, D)`` (numpy array or torch tensor).

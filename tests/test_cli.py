@@ -1,8 +1,9 @@
 import os
 
+import numpy as np
 import pytest
 
-from easyssl import load_embeddings
+from easyssl import embed_images, load_embeddings
 from easyssl.cli import main
 
 FAST_FLAGS = ["--input-size", "32", "--width", "0.125", "--batch-size", "8", "--num-workers", "0", "--quiet"]
@@ -27,6 +28,13 @@ def test_train_then_embed(demo_folder, tmp_path, capsys):
     assert main(["embed", demo_folder, "--checkpoint", checkpoint, "--output", output, "--quiet"]) == 0
     embeddings, labels, filenames = load_embeddings(output)
     assert embeddings.shape == (40, 64) and len(set(labels)) == 5
+    # whitened by default (centred: negative values); --raw-features gives the ReLU features, as embed_images(whiten=False)
+    raw_output = str(tmp_path / "raw.csv")
+    assert main(["embed", demo_folder, "--checkpoint", checkpoint, "--output", raw_output, "--quiet", "--raw-features"]) == 0
+    raw, raw_labels, raw_names = load_embeddings(raw_output)
+    assert (embeddings < 0).any() and (raw >= 0).all() and raw_names == filenames
+    expected, _, _ = embed_images(demo_folder, checkpoint, progress_bar=False, whiten=False)
+    np.testing.assert_allclose(raw, expected, rtol=1e-3, atol=1e-4)
 
 
 def test_run_on_a_folder_with_set_overrides(demo_folder, tmp_path, capsys):

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from easyssl import EvalTransform, SSLDataset, SelfSupervisedEmbedding, calibrate_embeddings, embed_images, train_embedding_model
+from easyssl import (EvalTransform, SSLDataset, SelfSupervisedEmbedding, calibrate_embeddings, embed_images, fit_whitening,
+                     train_embedding_model)
 from easyssl.api import load_model
 from easyssl.data.collate import MultiViewCollate
 from easyssl.embedding import CALIBRATION_IMAGES
@@ -59,6 +60,7 @@ def test_whitened_embeddings_are_centred_and_decorrelated(tmp_path):
     l, u = np.linalg.eigh(np.cov(raw.T.astype(np.float64), bias=True))
     l = np.clip(l, 0, None)
     w = (u / np.sqrt(l + 1e-6 * l.mean() + 1e-12)) @ u.T
+    np.testing.assert_allclose(model.embedding_mean.numpy(), m, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(model.embedding_whitening.numpy(), w, rtol=2e-2, atol=2e-2 * np.abs(w).max())
     np.testing.assert_allclose(model.embedding_whitening.numpy(), model.embedding_whitening.numpy().T, atol=1e-5)
 
@@ -142,3 +144,16 @@ def test_time_budget_sets_aside_the_calibration_pass():
     # 10,000 images embedded at 3x the training rate: 33.3 s set aside
     assert trainer._training_budget(CALIBRATION_IMAGES) == pytest.approx(100.0 - CALIBRATION_IMAGES / 300)
     assert trainer._training_budget(0) == 100.0
+
+
+def test_fit_whitening_matches_calibration_and_whitens_any_features():
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(6, 6))
+    x = rng.normal(size=(5000, 6)) @ mixing + 3.0  # correlated, off-centre
+    mean, w = fit_whitening(x, shrinkage=0.0)
+    white = (x - mean) @ w
+    np.testing.assert_allclose(white.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(np.cov(white.T, bias=True), np.eye(6), atol=1e-3)
+    np.testing.assert_allclose(w, w.T, atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(N, D\)"):
+        fit_whitening(np.zeros(5))

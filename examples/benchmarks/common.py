@@ -11,9 +11,10 @@ import tempfile
 import time
 from typing import Any
 
+import numpy as np
 import torch
 
-from easyssl import embed_images, knn_accuracy, train_embedding_model
+from easyssl import embed_images, fit_whitening, knn_accuracy, train_embedding_model
 
 
 def machine() -> str:
@@ -42,8 +43,9 @@ def count_images(folder: str) -> int:
 def run_ours(train_dir: str, test_dir: str, *, epochs: int | None = None, max_time: Any = None, batch_size: Any = "auto",
              input_size: Any = "auto", backbone: Any = "auto", width: Any = "auto", method: str = "simclr",
              precision: str = "auto", workers: Any = "auto", ks: tuple[int, ...] = (200, 20), extra: dict | None = None,
-             progress_bar: bool = False) -> dict[str, Any]:
-    """Train with easyssl's three-line API, embed both folders, and measure speed and kNN accuracy."""
+             progress_bar: bool = False, raw_features: bool = True) -> dict[str, Any]:
+    """Train with easyssl's three-line API, embed both folders, and measure speed and kNN accuracy
+    (of the whitened embeddings, and with ``raw_features`` also of the backbone's features before whitening)."""
     n_train = count_images(train_dir)
     config: dict[str, Any] = {
         "model": {"backbone": backbone, "width": width},
@@ -75,6 +77,11 @@ def run_ours(train_dir: str, test_dir: str, *, epochs: int | None = None, max_ti
     }
     for k in ks:
         result[f"knn_top1_k{k}"] = knn_accuracy(train_emb, train_labels, test_emb, test_labels, k=k)
+    if raw_features:  # the same model's features before whitening, to show what the whitening adds
+        train_raw, _, _ = embed_images(train_dir, checkpoint, progress_bar=progress_bar, whiten=False)
+        test_raw, _, _ = embed_images(test_dir, checkpoint, progress_bar=progress_bar, whiten=False)
+        for k in ks:
+            result[f"knn_top1_k{k}_unwhitened"] = knn_accuracy(train_raw, train_labels, test_raw, test_labels, k=k)
     return result
 
 
@@ -123,7 +130,16 @@ def run_peer(train_dir: str, test_dir: str, *, epochs: int, batch_size: int, inp
     }
     for k in ks:
         result[f"knn_top1_k{k}"] = knn_accuracy(train_emb, train_labels, test_emb, test_labels, k=k)
+    result.update(whitened_knn(train_emb, train_labels, test_emb, test_labels, ks))
     return result
+
+
+def whitened_knn(train: Any, train_labels: Any, test: Any, test_labels: Any, ks: tuple[int, ...] = (200, 20)) -> dict[str, float]:
+    """kNN top-1 after easyssl's whitening (:func:`easyssl.fit_whitening` on the train vectors): for vectors
+    easyssl did not make (raw pixels, the peer's embeddings), so that every row is compared on equal terms."""
+    mean, whitening = fit_whitening(train)
+    train_w, test_w = (np.asarray(train) - mean) @ whitening, (np.asarray(test) - mean) @ whitening
+    return {f"knn_top1_k{k}_whitened": knn_accuracy(train_w, train_labels, test_w, test_labels, k=k) for k in ks}
 
 
 def print_table(rows: dict[str, dict[str, Any]], keys: list[str]) -> None:

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.peer:
         rows["lightly"] = run_peer(train_dir, test_dir, epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size,
                                    backbone=args.backbone)
-    print_table(rows, ["train_seconds", "train_images_per_second", "embed_images_per_second", "knn_top1_k200", "knn_top1_k20"])
+    print_table(rows, ["train_seconds", "train_images_per_second", "embed_images_per_second", "knn_top1_k200", "knn_top1_k20",
+                       "knn_top1_k200_unwhitened", "knn_top1_k20_unwhitened", "knn_top1_k200_whitened", "knn_top1_k20_whitened"])
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"machine": machine(), "args": vars(args), "results": rows}, handle, indent=2, default=str)
