@@ -83,7 +83,7 @@ def _embed_file(path: str, checkpoint: str, dim: int) -> np.ndarray:
 
     device = torch.device("cpu")
     with torch.inference_mode(), _autocast(device, resolve_precision("auto", device)):  # the precision embed_images uses
-        vector = model.embedding(transform(image)[None]).numpy()  # standardised, as the embeddings file
+        vector = model.embedding(transform(image)[None]).numpy()  # whitened, as in the embeddings file
     if vector.shape[1] != dim:
         raise CLIError(
             f"checkpoint {checkpoint!r} makes {vector.shape[1]}-dimensional embeddings but the embeddings file has "

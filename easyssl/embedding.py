@@ -150,7 +150,7 @@ class SelfSupervisedEmbedding:
         calibration_loader: Training images with the evaluation transform, batches of
             ``(images, targets, filenames)``: at the end of training the embedding statistics
             are computed from them (:func:`calibrate_embeddings`) and saved with the model, so
-            embeddings come out standardised. A time budget keeps the few seconds this takes.
+            embeddings come out whitened. A time budget keeps the few seconds this takes.
 
     Example:
         >>> trainer = SelfSupervisedEmbedding(model, NTXentLoss(), optimizer, loader)
@@ -194,6 +194,7 @@ class SelfSupervisedEmbedding:
         self.compile = compile
         self.calibration_loader = calibration_loader
         self._budget: float | None = None
+        self._stop_at = float("inf")  # elapsed seconds at which a time budget stops training
         self.progress = TrainingProgress()
         self.elapsed = 0.0
         self.history: list[dict[str, float]] = []
@@ -280,9 +281,10 @@ class SelfSupervisedEmbedding:
         # one forward pass per calibration image, taken as a third of a training image's time.
         self._budget = budget
         calibration_images = self._calibration_size()
+        self._stop_at = self._training_budget(calibration_images)  # re-estimated after every epoch
 
         def done() -> bool:
-            over = budget is not None and self.elapsed >= self._training_budget(calibration_images)
+            over = budget is not None and self.elapsed >= self._stop_at
             if distributed.is_distributed():  # all processes must agree, or the next collective hangs
                 over = bool(distributed.all_reduce_max([float(over)], self.device)[0])
             return (max_steps is not None and self.progress.step >= max_steps) or over
@@ -296,6 +298,7 @@ class SelfSupervisedEmbedding:
                 if hasattr(sampler, "set_epoch"):
                     sampler.set_epoch(epoch)
                 finished = self._train_epoch(epoch, budget, max_steps, progress_bar)
+                self._stop_at = self._training_budget(calibration_images)
                 if finished:
                     epoch += 1
                     if budget is not None and self.elapsed > 0:  # time-bound: re-estimate the epochs that fit
@@ -380,7 +383,7 @@ class SelfSupervisedEmbedding:
             if distributed.is_distributed():
                 # Every process must take the same steps with the same batch size (gathered losses,
                 # DDP): trim to the smallest batch (files may have been skipped) and stop together.
-                over = budget is not None and self.elapsed >= self._training_budget(self._calibration_size())
+                over = budget is not None and self.elapsed >= self._stop_at
                 neg_size, over_any = distributed.all_reduce_max([-size, float(over)], self.device)
                 if over_any:
                     stopped = True
@@ -418,7 +421,7 @@ class SelfSupervisedEmbedding:
                 bar.set_postfix(loss=f"{value:.4f}", img_s=f"{images / max(1e-9, now - start):.0f}")
             bar.update(1)
             if (max_steps is not None and self.progress.step >= max_steps) or (
-                budget is not None and self.elapsed >= self._training_budget(self._calibration_size()) and not distributed.is_distributed()
+                budget is not None and self.elapsed >= self._stop_at and not distributed.is_distributed()
             ):
                 stopped = seen < total
                 break
@@ -572,7 +575,7 @@ def embed_with(
     return np.concatenate(chunks).astype(np.float32, copy=False), labels, filenames
 
 
-#: Training images :func:`calibrate_embeddings` looks at by default (enough for per-dimension means and deviations).
+#: Training images :func:`calibrate_embeddings` looks at by default (enough for the mean and covariance of 2048-d features).
 CALIBRATION_IMAGES = 10_000
 
 
