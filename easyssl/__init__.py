@@ -20,6 +20,7 @@ from easyssl.api import (
     train_embedding_model,
     train_model_and_embed_images,
 )
+from easyssl.runtime import distributed
 from easyssl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from easyssl.data import MultiViewCollate, SSLDataset, VideoDataset, make_demo_dataset, open_dataset
 from easyssl.embedding import SelfSupervisedEmbedding, calibrate_embeddings, fit_whitening
@@ -53,6 +54,7 @@ __all__ = [
     "BYOLTransform",
     "CheckpointError",
     "default_config",
+    "distributed",
     "DINO",
     "DINOTransform",
     "embed_images",

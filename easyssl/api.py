@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from easyssl import defaults, distributed
+from easyssl import defaults
+from easyssl.runtime import distributed
 from easyssl.checkpoint import CheckpointError, load_checkpoint
 from easyssl.data.cache import CachedImageDataset
 from easyssl.data.collate import MultiViewCollate

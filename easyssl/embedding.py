@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from easyssl import distributed
+from easyssl.runtime import distributed
 from easyssl.checkpoint import load_checkpoint, save_checkpoint
 from easyssl.data.collate import is_empty_batch
 from easyssl.models.base import SSLModel, TrainingProgress

@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from easyssl import distributed
+from easyssl.runtime import distributed
 
 
 class _AllReduceSum(torch.autograd.Function):

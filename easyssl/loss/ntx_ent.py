@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from easyssl import distributed
+from easyssl.runtime import distributed
 from easyssl.loss.memory_bank import MemoryBank
 
 

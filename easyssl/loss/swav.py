@@ -7,7 +7,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from easyssl import distributed
+from easyssl.runtime import distributed
 
 
 @torch.no_grad()

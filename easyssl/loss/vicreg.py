@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from easyssl import distributed
+from easyssl.runtime import distributed
 
 
 class VICRegLoss(nn.Module):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from easyssl import distributed
+from easyssl.runtime import distributed
 from easyssl.models.base import SSLModel, TrainingProgress
 from easyssl.models.method_heads import MoCoProjectionHead, MoCoV3PredictionHead
 from easyssl.models.momentum import momentum_at, momentum_copy, update_momentum

@@ -56,7 +56,7 @@ def init_from_env(backend: str | None = None) -> bool:
 
     Example:
         >>> # torchrun --nproc_per_node=4 train.py
-        >>> easyssl.distributed.init_from_env()  # train_embedding_model calls it for you
+        >>> easyssl.runtime.distributed.init_from_env()  # train_embedding_model calls it for you
     """
     if not dist.is_available() or dist.is_initialized() or not launched_by_torchrun():
         return False
