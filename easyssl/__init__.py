@@ -7,7 +7,7 @@ Learn an embedding model from a folder of unlabeled images, then turn images int
     embeddings, labels, filenames = embed_images(input_dir="my/images/", checkpoint=checkpoint)
 """
 
-__version__ = "0.1.0"
+from easyssl.version import __version__
 
 from easyssl.api import (
     StreamedEmbeddings,
@@ -21,17 +21,13 @@ from easyssl.api import (
     train_model_and_embed_images,
 )
 from easyssl.runtime import distributed
-from easyssl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from easyssl.runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from easyssl.data import MultiViewCollate, SSLDataset, VideoDataset, make_demo_dataset, open_dataset
-from easyssl.embedding import SelfSupervisedEmbedding, calibrate_embeddings, fit_whitening
-from easyssl.embeddings_io import load_embeddings, save_embeddings
-from easyssl.evaluation import knn_accuracy, knn_predict
-from easyssl.export import export_backbone, load_backbone, torchvision_model
+from easyssl.train import SelfSupervisedEmbedding, calibrate_embeddings, fit_whitening
+from easyssl import embedding  # noqa: F401  (the facade module stays an attribute, as before)
+from easyssl.inference import EmbeddingStreamWriter, load_embeddings, save_embeddings
 from easyssl.methods import Method, available_methods, get_method, register_method
 from easyssl.models import BYOL, DINO, MAE, NNCLR, BarlowTwins, MoCo, MoCoV3, SimCLR, SimSiam, SSLModel, SwaV, VICReg, backbone
-from easyssl.search import find_duplicates, nearest_neighbors
-from easyssl.selection import select_diverse, select_for_labeling, uncertainty_scores
-from easyssl.streaming import EmbeddingStreamWriter
 from easyssl.transforms import (
     BYOLTransform,
     DINOTransform,
@@ -42,7 +38,21 @@ from easyssl.transforms import (
     SwaVTransform,
     VICRegTransform,
 )
-from easyssl.visualize import pca_2d, plot_embeddings, plot_nearest_neighbors
+from easyssl.tools import (
+    export_backbone,
+    find_duplicates,
+    knn_accuracy,
+    knn_predict,
+    load_backbone,
+    nearest_neighbors,
+    pca_2d,
+    plot_embeddings,
+    plot_nearest_neighbors,
+    select_diverse,
+    select_for_labeling,
+    torchvision_model,
+    uncertainty_scores,
+)
 
 __all__ = [
     "__version__",

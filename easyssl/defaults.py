@@ -14,12 +14,13 @@ from typing import Sequence
 import torch
 from PIL import Image
 
-#: Input sizes easyssl picks from for images larger than :data:`SMALL_IMAGE_MAX_SIDE`; the images'
-#: typical short side is rounded up to one of them.
-INPUT_SIZES = (96, 128, 160, 192, 224)
+from easyssl.data.cache import default_cache_bytes
+from easyssl.nn.backbones import SMALL_INPUT_MAX_SIZE
 
-#: Images whose median short side is at most this train at their own size (see :func:`default_input_size`).
-SMALL_IMAGE_MAX_SIDE = 64
+#: Input sizes easyssl picks from for images larger than :data:`~easyssl.nn.backbones.SMALL_INPUT_MAX_SIZE`
+#: (64 px); the images' typical short side is rounded up to one of them. Images up to that size train at
+#: their own size (see :func:`default_input_size`), with the small-image ResNet stem.
+INPUT_SIZES = (96, 128, 160, 192, 224)
 
 
 def image_short_sides(paths: Sequence[str], limit: int = 64) -> list[int]:
@@ -53,7 +54,7 @@ def default_input_size(short_sides: Sequence[int]) -> int:
     if not short_sides:
         return 224
     median = statistics.median(short_sides)
-    if median <= SMALL_IMAGE_MAX_SIDE:
+    if median <= SMALL_INPUT_MAX_SIZE:
         return max(16, int(-(-median // 4) * 4))
     for size in INPUT_SIZES:
         if median <= size:
@@ -70,7 +71,7 @@ def default_backbone(input_size: int, device: torch.device) -> tuple[str, float]
     half-width one (383 vs 158 img/s per thread), so it sees more than twice the epochs in
     the same time. Pass ``model={"width": 1.0}`` for a model to export to torchvision.
     """
-    if device.type == "cpu" and input_size <= 64:
+    if device.type == "cpu" and input_size <= SMALL_INPUT_MAX_SIZE:
         return "resnet-18", 0.25
     return "resnet-18", 1.0
 
@@ -92,7 +93,7 @@ def cpu_count() -> int:
 def cache_image_size(input_size: int) -> int:
     """Side of the decoded images kept in the cache: the input size for small inputs (<= 64 px),
     else 8/7 of it (256 px for 224), the usual margin that lets crops at scale 1 down-sample a little."""
-    return input_size if input_size <= 64 else int(round(input_size * 8 / 7))
+    return input_size if input_size <= SMALL_INPUT_MAX_SIZE else int(round(input_size * 8 / 7))
 
 
 def default_num_workers(device: torch.device, num_images: int = 0, input_size: int = 224, cached: bool = False) -> int:
@@ -108,8 +109,6 @@ def default_num_workers(device: torch.device, num_images: int = 0, input_size: i
     if device.type == "cuda":
         return max(0, min(8, cores - 1))
     if cached:
-        from easyssl.data.cache import default_cache_bytes
-
         if num_images * 3 * cache_image_size(input_size) ** 2 <= default_cache_bytes():
             return 0
     return max(0 if cores < 2 else 1, cores // 4)
@@ -130,3 +129,9 @@ def default_embed_workers(device: torch.device) -> int:
 def default_learning_rate(base_lr: float, batch_size: int) -> float:
     """The linear scaling rule (Goyal et al., 2017): ``base_lr * batch_size / 256``."""
     return base_lr * batch_size / 256
+
+
+def default_embed_batch_size(device: torch.device) -> int:
+    """Images per forward pass when embedding: 512 on a GPU, 256 on a CPU (no gradients are kept, so
+    twice the training batch fits, and larger batches no longer speed up a CPU)."""
+    return 512 if device.type == "cuda" else 256

@@ -20,8 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from easyssl import embed_images, make_demo_dataset, train_embedding_model
-from easyssl.selection import select_diverse, select_for_labeling
+from easyssl import embed_images, make_demo_dataset, select_diverse, select_for_labeling, train_embedding_model
 
 
 def train_linear_classifier(features, labels, num_classes, steps=300):

@@ -18,8 +18,7 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from easyssl import make_demo_dataset, train_embedding_model
-from easyssl.export import torchvision_model
+from easyssl import make_demo_dataset, torchvision_model, train_embedding_model
 
 
 def main(argv=None):
@@ -43,7 +42,7 @@ def main(argv=None):
     # 2. The torchvision ResNet-18 with the pretrained weights. Detectors train with small
     #    batches, so freeze batch-norm as torchvision's detection backbones do.
     #    (By hand: torchvision.models.resnet18(norm_layer=FrozenBatchNorm2d).load_state_dict(
-    #     torch.load(path)) with a file from easyssl.export.export_backbone.)
+    #     torch.load(path)) with a file from easyssl.export_backbone.)
     resnet = torchvision_model(checkpoint, norm_layer=FrozenBatchNorm2d)
 
     # 3. Take the outputs of the four stages and add a feature pyramid (FPN).

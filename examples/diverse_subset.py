@@ -17,8 +17,7 @@ import tempfile
 
 import numpy as np
 
-from easyssl import embed_images, make_demo_dataset, train_embedding_model
-from easyssl.selection import select_diverse
+from easyssl import embed_images, make_demo_dataset, select_diverse, train_embedding_model
 
 
 def coverage_radius(embeddings, chosen):

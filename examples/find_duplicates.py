@@ -19,8 +19,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from easyssl import embed_images, make_demo_dataset, train_embedding_model
-from easyssl.search import find_duplicates, nearest_neighbors
+from easyssl import embed_images, find_duplicates, make_demo_dataset, nearest_neighbors, train_embedding_model
 
 
 def main(argv=None):

@@ -21,8 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import transforms
 
-from easyssl import load_model, make_demo_dataset, train_embedding_model
-from easyssl.export import export_backbone
+from easyssl import export_backbone, load_model, make_demo_dataset, train_embedding_model
 
 
 def main(argv=None):
@@ -52,7 +51,7 @@ def main(argv=None):
 
     # 3. A plain torchvision ResNet-18 with those weights. Models trained on small images
     #    (<= 64 px) use a 3x3 first convolution and no max-pool: swap the stem first.
-    #    (easyssl.export.torchvision_model(checkpoint, num_classes=...) does steps 2-4 in one call.)
+    #    (easyssl.torchvision_model(checkpoint, num_classes=...) does steps 2-4 in one call.)
     model = torchvision.models.resnet18()
     if config["model"]["small_input"]:
         model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)

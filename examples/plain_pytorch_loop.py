@@ -15,10 +15,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from easyssl import EvalTransform, MultiViewCollate, SimCLRTransform, SSLDataset, backbone, make_demo_dataset
+from easyssl import EvalTransform, MultiViewCollate, SimCLRTransform, SSLDataset, backbone, make_demo_dataset, nearest_neighbors
 from easyssl.loss import NTXentLoss
 from easyssl.models import SimCLR
-from easyssl.search import nearest_neighbors
 
 
 def main(argv=None):
@@ -82,7 +81,7 @@ def main(argv=None):
         neighbour, _ = nearest_neighbors(embeddings, None, k=1, exclude_self=True)
         print(f"nearest-neighbour accuracy: {np.mean(labels[neighbour[:, 0]] == labels):.3f}")
     # To use this backbone elsewhere: torch.save(model.backbone.state_dict(), "backbone.pth"),
-    # or easyssl.export.export_backbone(model, "backbone.pth") for torchvision (width-1 ResNets).
+    # or easyssl.export_backbone(model, "backbone.pth") for torchvision (width-1 ResNets).
 
 
 if __name__ == "__main__":

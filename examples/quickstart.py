@@ -13,8 +13,7 @@ import tempfile
 
 import numpy as np
 
-from easyssl import embed_images, make_demo_dataset, save_embeddings, train_embedding_model
-from easyssl.search import nearest_neighbors
+from easyssl import embed_images, make_demo_dataset, nearest_neighbors, save_embeddings, train_embedding_model
 
 
 def main(argv=None):

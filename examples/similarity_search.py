@@ -13,9 +13,7 @@ import argparse
 import os
 import tempfile
 
-from easyssl import embed_images, make_demo_dataset, train_embedding_model
-from easyssl.search import nearest_neighbors
-from easyssl.visualize import plot_nearest_neighbors
+from easyssl import embed_images, make_demo_dataset, nearest_neighbors, plot_nearest_neighbors, train_embedding_model
 
 
 def main(argv=None):

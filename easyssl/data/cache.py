@@ -81,7 +81,3 @@ class CachedImageDataset(Dataset):
             self.storage[index].copy_(tensor)
             self.filled[index] = True
         return tensor, target, filename
-
-    def cached_fraction(self) -> float:
-        """Fraction of the items decoded and held in the cache so far."""
-        return float(self.filled.sum()) / max(1, len(self))

@@ -8,65 +8,13 @@ from typing import Any, Callable, Sequence
 
 from torch.utils.data import Dataset
 
-from easyssl.data.images import IMAGE_EXTENSIONS, is_image_file, load_image
+from easyssl.data.images import load_image, to_rgb
+from easyssl.data.scan import has_video_files, list_image_folder
 
 
-def _scan_files(folder: str, is_wanted: Callable[[str], bool]) -> list[str]:
-    """All wanted files under ``folder`` (recursively), as sorted paths relative to it."""
-    found: list[str] = []
-    stack = [""]
-    while stack:
-        relative = stack.pop()
-        with os.scandir(os.path.join(folder, relative) if relative else folder) as entries:
-            for entry in entries:
-                name = f"{relative}/{entry.name}" if relative else entry.name
-                if entry.is_dir(follow_symlinks=True):
-                    if not entry.name.startswith("."):
-                        stack.append(name)
-                elif is_wanted(entry.name):
-                    found.append(name)
-    found.sort()
-    return found
-
-
-def list_image_folder(
-    input_dir: str | os.PathLike, is_wanted: Callable[[str], bool] = is_image_file, kind: str = "image"
-) -> tuple[list[str], list[int], list[str]]:
-    """List a folder of files as ``(filenames, labels, class_names)`` without opening any.
-
-    A flat folder gives label 0 to every file. With sub-folders, each top-level sub-folder
-    is a class (labels follow the sorted folder names; files in deeper folders belong to
-    their top-level folder) and files lying directly in ``input_dir`` get label -1.
-    Filenames are relative to ``input_dir`` with ``/`` separators, sorted.
-
-    Raises:
-        FileNotFoundError: ``input_dir`` does not exist.
-        NotADirectoryError: ``input_dir`` is a file.
-        ValueError: the folder holds no file of a supported type.
-    """
-    folder = os.fspath(input_dir)
-    if not os.path.exists(folder):
-        raise FileNotFoundError(f"input_dir {folder!r} does not exist: pass the folder that holds your {kind}s")
-    if not os.path.isdir(folder):
-        raise NotADirectoryError(f"input_dir {folder!r} is a file, not a folder: pass the folder that holds your {kind}s")
-    files = _scan_files(folder, is_wanted)
-    if not files:
-        from easyssl.data.video import VIDEO_EXTENSIONS
-
-        extensions = {"image": IMAGE_EXTENSIONS, "video": VIDEO_EXTENSIONS}.get(kind)
-        raise ValueError(
-            f"input_dir {folder!r} contains no {kind} files (looked for "
-            f"{', '.join(extensions) if extensions else 'supported extensions'}, in any case, "
-            "in the folder and its sub-folders"
-            + (f"; folders of videos ({', '.join(VIDEO_EXTENSIONS)}) are read too" if kind == "image" else "")
-            + ")"
-        )
-    class_names = sorted({f.split("/", 1)[0] for f in files if "/" in f})
-    if not class_names:
-        return files, [0] * len(files), []
-    index = {name: i for i, name in enumerate(class_names)}
-    labels = [index[f.split("/", 1)[0]] if "/" in f else -1 for f in files]
-    return files, labels, class_names
+class VideoFolderError(ValueError):
+    """:class:`SSLDataset` was given a folder of videos (and no image): open it with
+    :func:`easyssl.data.open_dataset` or :class:`easyssl.data.VideoDataset`."""
 
 
 class SSLDataset(Dataset):
@@ -83,6 +31,12 @@ class SSLDataset(Dataset):
             (any case): jpg, jpeg, png, bmp, ppm, pgm, tif, tiff, webp.
         transform: Callable applied to each PIL image.
 
+    Raises:
+        FileNotFoundError, NotADirectoryError, ValueError: as :func:`~easyssl.data.scan.list_image_folder`.
+        VideoFolderError: (a ValueError) the folder holds videos and no image: use
+            :func:`~easyssl.data.open_dataset` (which picks images or videos) or
+            :class:`~easyssl.data.VideoDataset`.
+
     Example:
         >>> dataset = SSLDataset("my/images/", transform=SimCLRTransform(input_size=64))
         >>> views, target, filename = dataset[0]
@@ -95,14 +49,13 @@ class SSLDataset(Dataset):
         try:
             self.filenames, self.targets, self.classes = list_image_folder(self.input_dir)
         except ValueError:
-            # No image: a folder of videos is read frame by frame (VideoDataset, needs PyAV).
-            from easyssl.data.video import VideoDataset, has_video_files
-
-            if type(self) is not SSLDataset or not has_video_files(self.input_dir):
-                raise
-            self.__class__ = VideoDataset
-            VideoDataset.__init__(self, input_dir, transform)  # type: ignore[arg-type]
-            return
+            if has_video_files(self.input_dir):
+                raise VideoFolderError(
+                    f"input_dir {self.input_dir!r} holds videos, not images: open it with "
+                    "easyssl.data.open_dataset(input_dir, frame_step=...) (images or videos) or "
+                    "easyssl.data.VideoDataset(input_dir, frame_step=...)"
+                ) from None
+            raise
         self._init_skip_record()
 
     @classmethod
@@ -197,7 +150,10 @@ class SSLDataset(Dataset):
             record.zero_()
 
     def get_filenames(self) -> list[str]:
-        """The filenames of all items, in index order."""
+        """The filenames of all items, in index order (a copy of :attr:`filenames`).
+
+        Kept for users coming from LightlySSL, whose ``LightlyDataset`` has the same method.
+        """
         return list(self.filenames)
 
     def get_targets(self) -> list[int]:
@@ -210,8 +166,6 @@ class SSLDataset(Dataset):
 def _as_pil_rgb(image: Any):
     """Turn a PIL image, HWC/CHW numpy array or CHW tensor into an RGB PIL image."""
     from PIL import Image
-
-    from easyssl.data.images import to_rgb
 
     if isinstance(image, Image.Image):
         return to_rgb(image)
@@ -238,30 +192,3 @@ def warn_skipped(filenames: Sequence[str], what: str = "read") -> None:
         return
     shown = ", ".join(filenames[:20]) + (f", ... ({len(filenames) - 20} more)" if len(filenames) > 20 else "")
     warnings.warn(f"skipped {len(filenames)} file(s) that could not be {what}: {shown}", stacklevel=2)
-
-
-
-def open_dataset(input_dir: str | os.PathLike, transform: Callable | None = None, frame_step: int = 1) -> SSLDataset:
-    """The dataset of a folder: :class:`SSLDataset` for images, or a
-    :class:`~easyssl.data.video.VideoDataset` (frame by frame, every ``frame_step``-th frame;
-    needs PyAV) for a folder that holds videos and no image. ``SSLDataset(input_dir)`` does
-    the same with ``frame_step=1``.
-
-    Raises:
-        FileNotFoundError, NotADirectoryError, ValueError: as :func:`list_image_folder`, naming the path.
-        ImportError: the folder holds videos and PyAV is not installed (the message says what to install).
-    """
-    folder = os.fspath(input_dir)
-    try:
-        listing = list_image_folder(folder)
-    except ValueError:
-        from easyssl.data.video import VideoDataset, has_video_files
-
-        if not has_video_files(folder):
-            raise
-        return VideoDataset(folder, transform=transform, frame_step=frame_step)
-    dataset = SSLDataset.__new__(SSLDataset)
-    dataset.input_dir, dataset.transform, dataset._dataset = folder, transform, None
-    dataset.filenames, dataset.targets, dataset.classes = listing
-    dataset._init_skip_record()
-    return dataset

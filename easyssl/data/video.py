@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from easyssl.data.dataset import SSLDataset, _scan_files, list_image_folder
+from easyssl.data.dataset import SSLDataset
+from easyssl.data.scan import VIDEO_EXTENSIONS, has_video_files, is_video_file, list_image_folder
 
-#: File extensions read as videos (compared case-insensitively).
-VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+__all__ = ["VIDEO_EXTENSIONS", "VIDEO_INSTALL_HINT", "VideoDataset", "has_video_files", "import_av", "is_video_file"]
 
 #: What to install to read videos.
 VIDEO_INSTALL_HINT = "pip install 'easyssl[video]' (or: pip install av)"
@@ -28,17 +28,6 @@ VIDEO_INSTALL_HINT = "pip install 'easyssl[video]' (or: pip install av)"
 _MAX_FORWARD_DECODE = 32
 # Open containers kept per process (each holds a file handle and a decoder).
 _OPEN_CONTAINERS = 2
-
-
-def is_video_file(name: str) -> bool:
-    """True when ``name`` ends in one of :data:`VIDEO_EXTENSIONS` (any case)."""
-    return name.lower().endswith(VIDEO_EXTENSIONS)
-
-
-def has_video_files(folder: str | os.PathLike) -> bool:
-    """True when ``folder`` (or a sub-folder) holds at least one video file."""
-    folder = os.fspath(folder)
-    return os.path.isdir(folder) and bool(_scan_files(folder, is_video_file))
 
 
 def import_av() -> Any:
@@ -128,6 +117,7 @@ class VideoDataset(SSLDataset):
     nearest key frame (reading frames in order decodes forward without seeking). Labels
     come from class sub-folders as for images. Unreadable videos are skipped with a
     warning and listed by :meth:`skipped_files`; so are frames that fail to decode.
+    :func:`~easyssl.data.open_dataset` returns one for a folder of videos.
 
     Args:
         input_dir: Folder of videos (mp4, avi, mov, mkv, webm; any case), flat or with

@@ -1,14 +1,23 @@
-"""Backbones, heads and one model per SSL method."""
+"""Backbones, heads and one model per SSL method: a facade for users (``from easyssl.models import SimCLR``).
 
-from easyssl.models.backbones import ResNet, available_backbones, backbone, register_backbone
-from easyssl.models.base import SSLModel, TrainingProgress
-from easyssl.models.heads import ProjectionHead, SimCLRProjectionHead
-from easyssl.models.simclr import SimCLR
-from easyssl.models.barlowtwins import BarlowTwins
-from easyssl.models.byol import BYOL
-from easyssl.models.dino import DINO
-from easyssl.models.mae import MAE, MAELoss
-from easyssl.models.method_heads import (
+The code lives in :mod:`easyssl.nn` (backbones, ViTs, heads, momentum encoders, the model base
+class) and :mod:`easyssl.methods` (one module per method, its model included); the losses
+:class:`MoCoV3Loss` and :class:`MAELoss` in :mod:`easyssl.loss`.
+"""
+
+from easyssl.loss import MAELoss, MoCoV3Loss
+from easyssl.methods.barlowtwins import BarlowTwins
+from easyssl.methods.byol import BYOL
+from easyssl.methods.dino import DINO
+from easyssl.methods.mae import MAE
+from easyssl.methods.moco import MoCo
+from easyssl.methods.mocov3 import MoCoV3
+from easyssl.methods.nnclr import NNCLR
+from easyssl.methods.simclr import SimCLR
+from easyssl.methods.simsiam import SimSiam
+from easyssl.methods.swav import SwaV
+from easyssl.methods.vicreg import VICReg
+from easyssl.nn import (
     BarlowTwinsProjectionHead,
     BYOLPredictionHead,
     BYOLProjectionHead,
@@ -17,21 +26,28 @@ from easyssl.models.method_heads import (
     MoCoV3PredictionHead,
     NNCLRPredictionHead,
     NNCLRProjectionHead,
+    NNMemoryBankModule,
+    ProjectionHead,
+    ResNet,
+    SimCLRProjectionHead,
     SimSiamPredictionHead,
     SimSiamProjectionHead,
+    SSLModel,
     SwaVProjectionHead,
     SwaVPrototypes,
+    TrainingProgress,
     VICRegProjectionHead,
+    ViT,
+    activate_requires_grad,
+    available_backbones,
+    backbone,
+    deactivate_requires_grad,
+    momentum_at,
+    momentum_copy,
+    register_backbone,
+    register_vit_backbones,
+    update_momentum,
 )
-from easyssl.models.moco import MoCo, MoCoV3, MoCoV3Loss
-from easyssl.models.momentum import activate_requires_grad, deactivate_requires_grad, momentum_at, momentum_copy, update_momentum
-from easyssl.models.nnclr import NNCLR, NNMemoryBankModule
-from easyssl.models.simsiam import SimSiam
-from easyssl.models.swav import SwaV
-from easyssl.models.vicreg import VICReg
-from easyssl.models.vit import ViT, register_vit_backbones
-
-register_vit_backbones()
 
 __all__ = [
     "activate_requires_grad",

@@ -14,6 +14,11 @@ IMAGENET_NORMALIZE: dict[str, tuple[float, float, float]] = {
 }
 
 
+#: Blur kernel and sigma range, flips and rotation of the crop-based views: every method's preset
+#: starts from these (the papers' values; rotation off).
+GEOMETRY: dict[str, Any] = dict(kernel_size=None, sigmas=(0.1, 2.0), vf_prob=0.0, hf_prob=0.5, rr_prob=0.0, rr_degrees=None)
+
+
 def blur_kernel_size(input_size: int) -> int:
     """An odd Gaussian-blur kernel of about 10% of the image side (SimCLR's choice), at least 3."""
     return max(3, int(0.1 * input_size) // 2 * 2 + 1)
@@ -75,7 +80,8 @@ class EvalTransform:
         return f"EvalTransform(input_size={self.input_size}, transform={self.transform})"
 
 
-def _check_probability(**values: float) -> None:
+def check_probability(**values: float) -> None:
+    """Raise a ``ValueError`` naming the first of ``values`` outside ``[0, 1]``."""
     for name, value in values.items():
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} is a probability and must be in [0, 1], got {value}")
@@ -98,7 +104,7 @@ class RandomSolarization(torch.nn.Module):
 
     def __init__(self, p: float = 0.2) -> None:
         super().__init__()
-        _check_probability(solarization_prob=p)
+        check_probability(solarization_prob=p)
         self.p = p
 
     def forward(self, image: Any) -> Any:
@@ -139,7 +145,7 @@ def view_steps(
     are all made of it. Arguments as in :class:`~easyssl.transforms.SimCLRViewTransform`,
     plus ``max_scale`` (largest crop area) and ``solarization_prob``.
     """
-    _check_probability(cj_prob=cj_prob, random_gray_scale=random_gray_scale, gaussian_blur=gaussian_blur,
+    check_probability(cj_prob=cj_prob, random_gray_scale=random_gray_scale, gaussian_blur=gaussian_blur,
                        solarization_prob=solarization_prob, vf_prob=vf_prob, hf_prob=hf_prob, rr_prob=rr_prob)
     if not 0.0 < min_scale <= max_scale <= 1.0:
         raise ValueError(f"crop scales must satisfy 0 < min_scale <= max_scale <= 1, got ({min_scale}, {max_scale})")

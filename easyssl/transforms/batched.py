@@ -12,6 +12,10 @@ when down-scaling); rotations by arbitrary angles fall back to ``grid_sample``.
 Differences from the per-image versions (documented, and deliberate for speed): the four
 colour-jitter operations are applied in a fixed order (brightness, contrast, saturation,
 hue) instead of a random one, and hue is rotated in YIQ space instead of HSV.
+
+The builders at the end (:func:`batch_two_view_augment`, :func:`batch_multi_crop_augment`,
+:func:`batch_crop_flip_augment`) make the views of each family; :mod:`easyssl.transforms.twins`
+pairs every per-image transform with its builder and defaults.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from easyssl.transforms.base import IMAGENET_NORMALIZE, blur_kernel_size
+from easyssl.transforms.dino import default_local_size
+from easyssl.transforms.mae import MAE_VIEW
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -273,23 +279,6 @@ class BatchMultiViewAugment(nn.Module):
         return [augment(images) for augment in self.augments]
 
 
-def batch_simclr_augment(input_size: int = 224, normalize: dict | None = IMAGENET_NORMALIZE, **kwargs) -> BatchMultiViewAugment:
-    """Two SimCLR views per image, batched; takes :class:`~easyssl.transforms.SimCLRTransform`'s arguments."""
-    return BatchMultiViewAugment([BatchViewAugment(input_size, normalize=normalize, **kwargs) for _ in range(2)])
-
-
-def _signature_defaults(*functions) -> dict:
-    """Keyword defaults of ``functions``' signatures, later ones overriding earlier ones."""
-    import inspect
-
-    merged: dict = {}
-    for function in functions:
-        for name, parameter in inspect.signature(function).parameters.items():
-            if parameter.default is not inspect.Parameter.empty and parameter.kind is not inspect.Parameter.VAR_KEYWORD:
-                merged[name] = parameter.default
-    return merged
-
-
 def _values(value: float | Sequence[float]) -> list[float]:
     return [float(v) for v in value] if isinstance(value, (list, tuple)) else [float(value)]
 
@@ -330,8 +319,6 @@ def batch_multi_crop_augment(
     Per-view probabilities follow :class:`~easyssl.transforms.dino.MultiCropTransform`: global view
     ``i`` takes ``values[i]``, local views the last value.
     """
-    from easyssl.transforms.dino import default_local_size
-
     for key in ("min_scale", "max_scale"):  # the crop scales come from global/local_crop_scale
         kwargs.pop(key, None)
     blur, solarize = _values(gaussian_blur), _values(solarization_prob)
@@ -348,45 +335,10 @@ def batch_multi_crop_augment(
     return BatchMultiViewAugment(views)
 
 
-def batch_crop_flip_augment(input_size: int = 224, min_scale: float = 0.2, hf_prob: float = 0.5, normalize: dict | None = IMAGENET_NORMALIZE) -> BatchMultiViewAugment:
+def batch_crop_flip_augment(
+    input_size: int = 224, min_scale: float = MAE_VIEW["min_scale"], hf_prob: float = MAE_VIEW["hf_prob"],
+    normalize: dict | None = IMAGENET_NORMALIZE,
+) -> BatchMultiViewAugment:
     """One view per image, crop and flip only (MAE)."""
     return BatchMultiViewAugment([BatchViewAugment(input_size, min_scale=min_scale, hf_prob=hf_prob, cj_prob=0.0, random_gray_scale=0.0,
                                                    gaussian_blur=0.0, normalize=normalize)])
-
-
-def batched_like(transform: type, *view_functions) -> "callable":
-    """The batched counterpart of a per-image view transform class, with that class's defaults.
-
-    ``view_functions`` are the functions whose keyword defaults the class inherits through
-    ``**kwargs`` (found automatically for the SimCLR, BYOL, multi-crop and MAE families);
-    the class's own defaults override them. The result is called with the method's collate
-    config, like the class. Raises ``TypeError`` for a transform of another family.
-    """
-    from easyssl.transforms.base import view_steps
-    from easyssl.transforms.byol import BYOLTransform
-    from easyssl.transforms.dino import MultiCropTransform
-    from easyssl.transforms.mae import MAETransform
-    from easyssl.transforms.simclr import SimCLRTransform, SimCLRViewTransform
-
-    if not isinstance(transform, type) or not issubclass(transform, (SimCLRTransform, BYOLTransform, MultiCropTransform, MAETransform)):
-        raise TypeError(f"no batched counterpart is known for {transform!r}")
-    if not view_functions:  # the function whose defaults the class passes its **kwargs to
-        view_functions = (SimCLRViewTransform.__init__,) if issubclass(transform, SimCLRTransform) else (view_steps,)
-        if issubclass(transform, MAETransform):
-            view_functions = ()
-    defaults = _signature_defaults(*view_functions, transform.__init__)
-    if issubclass(transform, MAETransform):
-        builder = batch_crop_flip_augment
-    elif issubclass(transform, MultiCropTransform):
-        builder = batch_multi_crop_augment
-    else:
-        builder = batch_two_view_augment
-    accepted = set(_signature_defaults(BatchViewAugment.__init__, builder)) | {"solarization_prob"}
-
-    def factory(**config):
-        merged = {**defaults, **config}
-        return builder(**{k: v for k, v in merged.items() if k in accepted or k in ("input_size",)})
-
-    factory.__name__ = f"batched_{transform.__name__}"
-    factory.__doc__ = f"Batched counterpart of :class:`{transform.__module__}.{transform.__name__}` (same arguments and defaults)."
-    return factory

@@ -9,8 +9,25 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from easyssl.transforms.base import IMAGENET_NORMALIZE, MultiViewTransform
-from easyssl.transforms.base import view_steps
+from easyssl.transforms.base import GEOMETRY, MultiViewTransform, view_steps
+
+#: DINO's multi-crop views: 2 global crops (area 0.4-1) and 6 local ones (area 0.05-0.4); blur
+#: 1.0 / 0.1 on the global crops and 0.5 on the local ones, solarization 0.2 on global crop 2;
+#: colour jitter 0.4/0.4/0.2/0.1 (probability 0.8), grayscale 0.2. The defaults of :class:`DINOTransform`.
+DINO_VIEWS: dict[str, Any] = dict(
+    global_crop_scale=(0.4, 1.0), local_size=None, local_crop_scale=(0.05, 0.4), n_local_views=6,
+    gaussian_blur=(1.0, 0.1, 0.5), solarization_prob=(0.0, 0.2, 0.0), cj_prob=0.8, cj_strength=1.0, cj_bright=0.4,
+    cj_contrast=0.4, cj_sat=0.2, cj_hue=0.1, random_gray_scale=0.2, **GEOMETRY,
+)
+
+#: SwaV's multi-crop views: 2 high-resolution crops (area 0.14-1) and 6 low-resolution ones (area
+#: 0.05-0.14), each with SimCLR's jitter 0.8/0.8/0.8/0.2 (probability 0.8), grayscale 0.2 and blur 0.5.
+#: The defaults of :class:`SwaVTransform`.
+SWAV_VIEWS: dict[str, Any] = dict(
+    global_crop_scale=(0.14, 1.0), local_size=None, local_crop_scale=(0.05, 0.14), n_local_views=6, gaussian_blur=0.5,
+    solarization_prob=0.0, cj_prob=0.8, cj_strength=1.0, cj_bright=0.8, cj_contrast=0.8, cj_sat=0.8, cj_hue=0.2,
+    random_gray_scale=0.2, **GEOMETRY,
+)
 
 
 def default_local_size(input_size: int) -> int:
@@ -34,7 +51,7 @@ class MultiCropTransform(MultiViewTransform):
             local crops (the last value).
         solarization_prob: Solarization probability of each global crop (a sequence, cycled)
             and of the local crops (the last value).
-        **kwargs: The other arguments of :func:`~easyssl.transforms.byol.view_steps`
+        **kwargs: The other arguments of :func:`~easyssl.transforms.base.view_steps`
             (colour jitter, grayscale, flips, ``normalize``...).
     """
 
@@ -91,9 +108,10 @@ class DINOTransform(MultiCropTransform):
 
     Global crop 1 is always blurred; global crop 2 is blurred with probability 0.1 and
     solarized with probability 0.2; local crops are blurred with probability 0.5. Colour jitter
-    0.4/0.4/0.2/0.1 (probability 0.8), grayscale 0.2, horizontal flip 0.5. Argument names
-    follow LightlySSL's, with ``input_size`` the global crop size and ``local_size`` the local
-    one (default ``input_size * 96 / 224``, see :func:`default_local_size`).
+    0.4/0.4/0.2/0.1 (probability 0.8), grayscale 0.2, horizontal flip 0.5 (:data:`DINO_VIEWS`).
+    Argument names follow LightlySSL's, with ``input_size`` the global crop size and ``local_size``
+    the local one (default ``input_size * 96 / 224``, see :func:`default_local_size`); the other
+    arguments are :class:`MultiCropTransform`'s.
 
     Example:
         >>> views = DINOTransform(input_size=64, n_local_views=6)(pil_image)
@@ -101,66 +119,18 @@ class DINOTransform(MultiCropTransform):
         [64, 64, 24, 24, 24, 24, 24, 24]
     """
 
-    def __init__(
-        self,
-        input_size: int = 224,
-        global_crop_scale: Sequence[float] = (0.4, 1.0),
-        local_size: int | None = None,
-        local_crop_scale: Sequence[float] = (0.05, 0.4),
-        n_local_views: int = 6,
-        gaussian_blur: Sequence[float] = (1.0, 0.1, 0.5),
-        solarization_prob: Sequence[float] = (0.0, 0.2, 0.0),
-        cj_prob: float = 0.8,
-        cj_strength: float = 1.0,
-        cj_bright: float = 0.4,
-        cj_contrast: float = 0.4,
-        cj_sat: float = 0.2,
-        cj_hue: float = 0.1,
-        random_gray_scale: float = 0.2,
-        hf_prob: float = 0.5,
-        normalize: dict | None = IMAGENET_NORMALIZE,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            input_size, n_global_views=2, global_crop_scale=global_crop_scale, local_size=local_size, n_local_views=n_local_views,
-            local_crop_scale=local_crop_scale, gaussian_blur=gaussian_blur, solarization_prob=solarization_prob, cj_prob=cj_prob,
-            cj_strength=cj_strength, cj_bright=cj_bright, cj_contrast=cj_contrast, cj_sat=cj_sat, cj_hue=cj_hue,
-            random_gray_scale=random_gray_scale, hf_prob=hf_prob, normalize=normalize, **kwargs,
-        )
+    def __init__(self, input_size: int = 224, **kwargs: Any) -> None:
+        super().__init__(input_size, n_global_views=2, **{**DINO_VIEWS, **kwargs})
 
 
 class SwaVTransform(MultiCropTransform):
     """SwaV's multi-crop views: 2 high-resolution crops (area 0.14-1) and ``n_local_views`` low-resolution
     crops (area 0.05-0.14), each with SimCLR's jitter (0.8/0.8/0.8/0.2, probability 0.8), grayscale 0.2
-    and blur 0.5.
+    and blur 0.5 (:data:`SWAV_VIEWS`); the other arguments are :class:`MultiCropTransform`'s.
 
     Example:
         >>> views = SwaVTransform(input_size=64)(pil_image)  # 2 x 64 px, then 6 x 24 px
     """
 
-    def __init__(
-        self,
-        input_size: int = 224,
-        global_crop_scale: Sequence[float] = (0.14, 1.0),
-        local_size: int | None = None,
-        local_crop_scale: Sequence[float] = (0.05, 0.14),
-        n_local_views: int = 6,
-        gaussian_blur: float | Sequence[float] = 0.5,
-        solarization_prob: float | Sequence[float] = 0.0,
-        cj_prob: float = 0.8,
-        cj_strength: float = 1.0,
-        cj_bright: float = 0.8,
-        cj_contrast: float = 0.8,
-        cj_sat: float = 0.8,
-        cj_hue: float = 0.2,
-        random_gray_scale: float = 0.2,
-        hf_prob: float = 0.5,
-        normalize: dict | None = IMAGENET_NORMALIZE,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            input_size, n_global_views=2, global_crop_scale=global_crop_scale, local_size=local_size, n_local_views=n_local_views,
-            local_crop_scale=local_crop_scale, gaussian_blur=gaussian_blur, solarization_prob=solarization_prob, cj_prob=cj_prob,
-            cj_strength=cj_strength, cj_bright=cj_bright, cj_contrast=cj_contrast, cj_sat=cj_sat, cj_hue=cj_hue,
-            random_gray_scale=random_gray_scale, hf_prob=hf_prob, normalize=normalize, **kwargs,
-        )
+    def __init__(self, input_size: int = 224, **kwargs: Any) -> None:
+        super().__init__(input_size, n_global_views=2, **{**SWAV_VIEWS, **kwargs})

@@ -6,15 +6,20 @@ from typing import Any
 
 from torchvision.transforms import v2
 
-from easyssl.transforms.base import IMAGENET_NORMALIZE, MultiViewTransform, to_tensor_transforms
-from easyssl.transforms.base import _check_probability
+from easyssl.transforms.base import IMAGENET_NORMALIZE, MultiViewTransform, check_probability, to_tensor_transforms
+
+#: MAE's view: a random-resized crop from 20% of the image and a horizontal flip, nothing else.
+MAE_VIEW: dict[str, Any] = dict(min_scale=0.2, hf_prob=0.5)
 
 
 class MAEViewTransform:
     """Random-resized crop (area ``min_scale``-1), horizontal flip, to float, normalise."""
 
-    def __init__(self, input_size: int = 224, min_scale: float = 0.2, hf_prob: float = 0.5, normalize: dict | None = IMAGENET_NORMALIZE) -> None:
-        _check_probability(hf_prob=hf_prob)
+    def __init__(
+        self, input_size: int = 224, min_scale: float = MAE_VIEW["min_scale"], hf_prob: float = MAE_VIEW["hf_prob"],
+        normalize: dict | None = IMAGENET_NORMALIZE,
+    ) -> None:
+        check_probability(hf_prob=hf_prob)
         if not 0.0 < min_scale <= 1.0:
             raise ValueError(f"min_scale must be in (0, 1], got {min_scale}")
         if input_size < 1:
@@ -38,6 +43,9 @@ class MAETransform(MultiViewTransform):
         >>> (view,) = MAETransform(input_size=64)(pil_image)
     """
 
-    def __init__(self, input_size: int = 224, min_scale: float = 0.2, hf_prob: float = 0.5, normalize: dict | None = IMAGENET_NORMALIZE) -> None:
+    def __init__(
+        self, input_size: int = 224, min_scale: float = MAE_VIEW["min_scale"], hf_prob: float = MAE_VIEW["hf_prob"],
+        normalize: dict | None = IMAGENET_NORMALIZE,
+    ) -> None:
         self.input_size = input_size
         super().__init__([MAEViewTransform(input_size, min_scale=min_scale, hf_prob=hf_prob, normalize=normalize)])

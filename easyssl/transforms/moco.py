@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from easyssl.transforms.simclr import SimCLRTransform
+from easyssl.transforms.simclr import SIMCLR_VIEW, SimCLRTransform
+
+#: MoCo v2's view (also SimSiam's): SimCLR's pipeline with crops from 20% of the image and milder
+#: colour jitter 0.4/0.4/0.4/0.1 (probability 0.8); grayscale 0.2, blur 0.5.
+MOCO_V2_VIEW: dict[str, Any] = {**SIMCLR_VIEW, "cj_bright": 0.4, "cj_contrast": 0.4, "cj_sat": 0.4, "cj_hue": 0.1, "min_scale": 0.2}
 
 
 class MoCoV2Transform(SimCLRTransform):
@@ -12,30 +16,14 @@ class MoCoV2Transform(SimCLRTransform):
     colour jitter 0.4/0.4/0.4/0.1 (probability 0.8), grayscale 0.2, blur 0.5.
 
     Takes the arguments of :class:`~easyssl.transforms.SimCLRViewTransform`; only the
-    defaults differ.
+    defaults differ (:data:`MOCO_V2_VIEW`).
 
     Example:
         >>> query_view, key_view = MoCoV2Transform(input_size=64)(pil_image)
     """
 
-    def __init__(
-        self,
-        input_size: int = 224,
-        cj_prob: float = 0.8,
-        cj_strength: float = 1.0,
-        cj_bright: float = 0.4,
-        cj_contrast: float = 0.4,
-        cj_sat: float = 0.4,
-        cj_hue: float = 0.1,
-        min_scale: float = 0.2,
-        random_gray_scale: float = 0.2,
-        gaussian_blur: float = 0.5,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            input_size, cj_prob=cj_prob, cj_strength=cj_strength, cj_bright=cj_bright, cj_contrast=cj_contrast, cj_sat=cj_sat,
-            cj_hue=cj_hue, min_scale=min_scale, random_gray_scale=random_gray_scale, gaussian_blur=gaussian_blur, **kwargs,
-        )
+    def __init__(self, input_size: int = 224, **kwargs: Any) -> None:
+        super().__init__(input_size, **{**MOCO_V2_VIEW, **kwargs})
 
 
 # MoCo v3 (Chen et al., 2021) uses BYOL's asymmetric views: easyssl.transforms.byol.BYOLTransform.

@@ -6,13 +6,21 @@ from typing import Any
 
 import torch
 
-from easyssl.transforms.base import IMAGENET_NORMALIZE, MultiViewTransform, view_steps
+from easyssl.transforms.base import GEOMETRY, IMAGENET_NORMALIZE, MultiViewTransform, view_steps
+
+#: SimCLR's view: crops from 8% of the image, strong colour jitter 0.8/0.8/0.8/0.2 (probability 0.8),
+#: grayscale 0.2, blur 0.5, horizontal flip 0.5. The defaults of :class:`SimCLRViewTransform`.
+SIMCLR_VIEW: dict[str, Any] = dict(
+    cj_prob=0.8, cj_strength=1.0, cj_bright=0.8, cj_contrast=0.8, cj_sat=0.8, cj_hue=0.2, min_scale=0.08,
+    random_gray_scale=0.2, gaussian_blur=0.5, **GEOMETRY,
+)
 
 
 class SimCLRViewTransform:
     """One random SimCLR view of an image: crop, flips, rotation, colour jitter, grayscale, blur, normalise.
 
-    Argument names follow LightlySSL's so configs carry over.
+    Argument names follow LightlySSL's so configs carry over; every argument but ``input_size``
+    and ``normalize`` defaults to :data:`SIMCLR_VIEW`.
 
     Args:
         input_size: Side of the square output crop, in pixels.
@@ -31,31 +39,8 @@ class SimCLRViewTransform:
         normalize: ``{"mean": ..., "std": ...}`` or None.
     """
 
-    def __init__(
-        self,
-        input_size: int = 224,
-        cj_prob: float = 0.8,
-        cj_strength: float = 1.0,
-        cj_bright: float = 0.8,
-        cj_contrast: float = 0.8,
-        cj_sat: float = 0.8,
-        cj_hue: float = 0.2,
-        min_scale: float = 0.08,
-        random_gray_scale: float = 0.2,
-        gaussian_blur: float = 0.5,
-        kernel_size: int | None = None,
-        sigmas: tuple[float, float] = (0.1, 2.0),
-        vf_prob: float = 0.0,
-        hf_prob: float = 0.5,
-        rr_prob: float = 0.0,
-        rr_degrees: float | tuple[float, float] | None = None,
-        normalize: dict | None = IMAGENET_NORMALIZE,
-    ) -> None:
-        self.transform = view_steps(
-            input_size, min_scale=min_scale, cj_prob=cj_prob, cj_strength=cj_strength, cj_bright=cj_bright, cj_contrast=cj_contrast,
-            cj_sat=cj_sat, cj_hue=cj_hue, random_gray_scale=random_gray_scale, gaussian_blur=gaussian_blur, kernel_size=kernel_size,
-            sigmas=sigmas, vf_prob=vf_prob, hf_prob=hf_prob, rr_prob=rr_prob, rr_degrees=rr_degrees, normalize=normalize,
-        )
+    def __init__(self, input_size: int = 224, normalize: dict | None = IMAGENET_NORMALIZE, **view: Any) -> None:
+        self.transform = view_steps(input_size, normalize=normalize, **{**SIMCLR_VIEW, **view})
 
     def __call__(self, image: Any) -> torch.Tensor:
         return self.transform(image)

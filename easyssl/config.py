@@ -1,0 +1,203 @@
+"""The one owner of easyssl's config: its sections, the defaults of each method, merging, checking, ``"auto"``.
+
+A config is a dict of top-level keys (``method``, ``checkpoint_dir``, ``resume``, ``seed``)
+and sections (``model``, ``criterion``, ``optimizer``, ``collate``, ``loader``, ``trainer``).
+:func:`default_config` is the only place that reads a method's defaults; :func:`merge_config`
+lays user overrides over them and :func:`check_saved_config` checks a checkpoint's config,
+both with the one validator :func:`check_keys`; :func:`resolve_auto` replaces every
+``"auto"`` by the value a rule of :mod:`easyssl.defaults` picks.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import torch
+
+import easyssl.defaults as defaults
+from easyssl.methods import Method, get_method
+from easyssl.nn.backbones import SMALL_INPUT_MAX_SIZE
+from easyssl.runtime import distributed
+from easyssl.runtime.checkpoint import CheckpointError
+from easyssl.transforms import IMAGENET_NORMALIZE, EvalTransform
+
+#: The value that asks easyssl to choose a setting from the data and the hardware.
+AUTO = "auto"
+
+#: The config sections and their keys that do not depend on the method.
+#:
+#: ``optimizer.momentum`` is used by the optimisers with momentum (``sgd``, ``lars``) only:
+#: ``"auto"`` resolves to the method's momentum (0.9 when it names none) for them and to
+#: ``None`` for ``adamw``, which ignores any value given (its betas play that part).
+FIXED_SECTIONS: dict[str, dict[str, Any]] = {
+    "optimizer": {"name": AUTO, "lr": AUTO, "base_lr": AUTO, "weight_decay": AUTO, "momentum": AUTO, "warmup": AUTO},
+    "loader": {
+        "batch_size": AUTO, "num_workers": AUTO, "shuffle": True, "drop_last": True, "pin_memory": AUTO, "persistent_workers": True,
+        "batch_augment": AUTO, "cache_bytes": AUTO,
+    },
+    "trainer": {
+        "max_epochs": AUTO, "max_steps": None, "max_time": None, "device": AUTO, "precision": AUTO, "compile": False,
+        "progress_bar": True, "sync_batchnorm": False,
+    },
+}
+#: The sections of a config, each a dict.
+SECTIONS = ("model", "criterion", "optimizer", "collate", "loader", "trainer")
+#: Every top-level key of a config.
+TOP_LEVEL = ("method", "checkpoint_dir", "resume", "seed") + SECTIONS
+
+#: Loss arguments that make a loss use the global batch under torch.distributed; a method's
+#: ``criterion_defaults`` holds them as ``"auto"``: on when distributed.
+GATHER_KEYS = ("gather_distributed", "sinkhorn_gather_distributed")
+
+#: Optimisers that take a momentum (``optimizer.momentum`` means nothing to the others).
+MOMENTUM_OPTIMIZERS = ("sgd", "lars")
+
+#: Optimiser settings of a method that names none (SGD, as in SimCLR's small-batch setting).
+OPTIMIZER_FALLBACK: dict[str, Any] = {"name": "sgd", "base_lr": 0.1, "weight_decay": 0.0, "momentum": 0.9, "warmup": 0.0}
+
+
+def default_config(method: str = "simclr") -> dict[str, Any]:
+    """The full default config of ``method``, with ``"auto"`` where the value is chosen from the data and hardware."""
+    spec = get_method(method)
+    return {
+        "method": spec.name,
+        "checkpoint_dir": None,
+        "resume": False,
+        "seed": 1,
+        "model": {"backbone": AUTO, "width": AUTO, "small_input": None, **spec.model_defaults},
+        "criterion": dict(spec.criterion_defaults),
+        "optimizer": copy.deepcopy(FIXED_SECTIONS["optimizer"]),
+        "collate": {"input_size": AUTO, "normalize": IMAGENET_NORMALIZE, **spec.collate_defaults},
+        "loader": copy.deepcopy(FIXED_SECTIONS["loader"]),
+        "trainer": copy.deepcopy(FIXED_SECTIONS["trainer"]),
+    }
+
+
+def check_keys(config: dict[str, Any], reference: dict[str, Any]) -> None:
+    """Raise ``ValueError`` when ``config`` holds a key that ``reference`` (a :func:`default_config`) lacks.
+
+    The one validator of config keys: :func:`merge_config` (user overrides) and
+    :func:`check_saved_config` (a checkpoint's config) both use it, so the same unknown key
+    gives the same message. A section may be None (left at its defaults).
+    """
+    for key, value in config.items():
+        if key not in TOP_LEVEL:
+            raise ValueError(f"unknown config key {key!r}; valid keys are: {', '.join(TOP_LEVEL)}")
+        if key not in SECTIONS or value is None:
+            continue
+        if not isinstance(value, dict):
+            example = next(iter(reference[key]), "key")
+            raise ValueError(f"config section {key!r} must be a dict like {{'{example}': ...}}, got {type(value).__name__} {value!r}")
+        unknown = sorted(set(value) - set(reference[key]), key=str)
+        if unknown:
+            raise ValueError(
+                f"unknown config key(s) {', '.join(map(repr, unknown))} in {key}={{...}} for method {reference['method']!r}; "
+                f"valid keys are: {', '.join(sorted(reference[key]))}"
+            )
+
+
+def merge_config(method: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Merge user overrides into ``method``'s default config, rejecting unknown keys with the valid ones named."""
+    config = default_config(method)
+    check_keys(overrides, config)
+    for key, value in overrides.items():
+        if key in SECTIONS:
+            config[key].update(value or {})
+        elif key != "method":
+            config[key] = value
+    return config
+
+
+def check_saved_config(config: Any, path: str | os.PathLike) -> None:
+    """Raise :class:`CheckpointError` when a checkpoint's config names an unknown method, holds an unknown key
+    (see :func:`check_keys`) or lacks the input size its model was built for."""
+    path = os.fspath(path)
+    if not isinstance(config, dict) or "method" not in config:
+        raise CheckpointError(f"{path!r} has no easyssl config (no 'method'): it cannot be rebuilt or resumed")
+    try:
+        reference = default_config(config["method"])
+    except ValueError as error:
+        raise CheckpointError(f"{path!r} was trained with an unknown method: {error}") from error
+    try:
+        check_keys(config, reference)
+    except ValueError as error:
+        raise CheckpointError(f"{path!r} has a config this easyssl cannot read (written by another version?): {error}") from error
+    collate = config.get("collate")
+    if not isinstance(collate, dict) or not isinstance(collate.get("input_size"), int):
+        raise CheckpointError(f"{path!r} has a malformed config: collate.input_size is missing or not an integer")
+
+
+def eval_transform(config: dict[str, Any]) -> EvalTransform:
+    """The evaluation (embedding) transform of a trained model's config: resize and centre-crop to
+    ``collate.input_size``, normalised as in training."""
+    collate = config["collate"]
+    return EvalTransform(int(collate["input_size"]), collate.get("normalize", IMAGENET_NORMALIZE))
+
+
+def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: torch.device) -> dict[str, Any]:
+    """Replace every ``"auto"`` in ``config`` (in place, and return it) by the value :mod:`easyssl.defaults` picks.
+
+    ``dataset`` is the training :class:`~easyssl.data.SSLDataset` (or video dataset): its
+    images' sizes choose the input size.
+    """
+    collate, model, optimizer, loader, trainer = (config[k] for k in ("collate", "model", "optimizer", "loader", "trainer"))
+    for key in GATHER_KEYS:
+        if config["criterion"].get(key) == AUTO:
+            config["criterion"][key] = distributed.is_distributed()
+    if collate["input_size"] == AUTO:
+        collate["input_size"] = defaults.default_input_size(_short_sides(dataset))
+    input_size = int(collate["input_size"])
+    name, width = defaults.default_backbone(input_size, device)
+    if model["backbone"] == AUTO and spec.model_defaults.get("backbone", AUTO) != AUTO:
+        model["backbone"] = spec.model_defaults["backbone"]  # the method's own choice (MAE: a ViT)
+    if model["backbone"] == AUTO:
+        model["backbone"] = name
+        if model["width"] == AUTO:
+            model["width"] = width
+    if model["width"] == AUTO:
+        model["width"] = 1.0
+    if model["small_input"] is None:
+        model["small_input"] = input_size <= SMALL_INPUT_MAX_SIZE
+    if trainer["max_epochs"] == AUTO:  # 100 epochs, unless a step or time budget alone bounds training
+        trainer["max_epochs"] = None if (trainer["max_time"] is not None or trainer["max_steps"] is not None) else 100
+    if loader["batch_augment"] == AUTO:
+        loader["batch_augment"] = spec.batch_transform is not None
+    elif loader["batch_augment"] and spec.batch_transform is None:
+        raise ValueError(f"loader={{'batch_augment': True}}: method {spec.name!r} has no batched augmentation; use False")
+    if loader["batch_size"] == AUTO:
+        loader["batch_size"] = defaults.default_batch_size(device, input_size, len(dataset))
+    if loader["num_workers"] == AUTO:
+        loader["num_workers"] = defaults.default_num_workers(device, len(dataset), input_size, bool(loader["batch_augment"]))
+    if loader["pin_memory"] == AUTO:
+        loader["pin_memory"] = device.type == "cuda"
+    for key in ("name", "base_lr", "weight_decay", "warmup"):
+        if optimizer[key] == AUTO:
+            optimizer[key] = spec.optimizer_defaults.get(key, OPTIMIZER_FALLBACK[key])
+    if str(optimizer["name"]).lower() not in MOMENTUM_OPTIMIZERS:
+        optimizer["momentum"] = None  # adamw: no momentum (see FIXED_SECTIONS)
+    elif optimizer["momentum"] == AUTO:
+        optimizer["momentum"] = spec.optimizer_defaults.get("momentum", OPTIMIZER_FALLBACK["momentum"])
+    if optimizer["lr"] == AUTO:
+        optimizer["lr"] = defaults.default_learning_rate(float(optimizer["base_lr"]), int(loader["batch_size"]))
+    return config
+
+
+def _short_sides(dataset: Any) -> list[int]:
+    """Short sides of a sample of the dataset's images: from the file headers of a folder of images,
+    else (a wrapped dataset, video frames) from its first 16 images."""
+    is_files = bool(getattr(dataset, "input_dir", None)) and not hasattr(dataset, "videos")
+    paths = [os.path.join(dataset.input_dir, f) for f in dataset.filenames] if is_files else []
+    if paths:
+        return defaults.image_short_sides(paths)
+    images = (_load_quietly(dataset, i) for i in range(min(16, len(dataset))))
+    return [min(image.size) for image in images if image is not None]
+
+
+def _load_quietly(dataset: Any, index: int) -> Any:
+    """The untransformed image of item ``index``, or None when it cannot be read (reported when training reads it)."""
+    try:
+        return dataset.load(index)[0]
+    except OSError:
+        return None

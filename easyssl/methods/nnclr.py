@@ -1,0 +1,91 @@
+"""NNCLR (Dwibedi et al., 2021): contrastive learning with nearest neighbours from a support set as positives."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from easyssl.loss import NTXentLoss
+from easyssl.methods.base import Method
+from easyssl.methods.presets import SGD
+from easyssl.nn.base import SSLModel, TrainingProgress
+from easyssl.nn.prediction_heads import NNCLRPredictionHead
+from easyssl.nn.projection_heads import NNCLRProjectionHead
+from easyssl.nn.support_set import NNMemoryBankModule
+from easyssl.transforms.byol import BYOL_VIEWS, BYOLTransform
+from easyssl.transforms.twins import batched_like
+
+
+class NNCLR(SSLModel):
+    """Backbone + projection head (3 layers) + prediction head, and a support set of past projections.
+
+    Each view's projection is replaced by its nearest neighbour in the support set, and
+    contrasted (NT-Xent, temperature 0.1) with the other view's prediction, symmetrically::
+
+        loss = (L(NN(z1), p2) + L(NN(z2), p1)) / 2
+
+    ``forward(x)`` returns ``(z, p)``. The support set is updated with view 2's projections.
+
+    Args:
+        backbone: Module mapping images to ``(B, num_features)``.
+        num_features: Backbone output size (default: ``backbone.num_features``).
+        hidden_dim: Hidden width of the projection head (2048).
+        out_dim: Projection size (256).
+        pred_hidden_dim: Hidden width of the prediction head (paper 4096).
+        support_set_size: Projections kept in the support set (paper 98304).
+
+    Example (a plain PyTorch loop)::
+
+        model = NNCLR(backbone("resnet-18", input_size=32))
+        criterion = NTXentLoss(temperature=0.1)
+        for (x1, x2), _, _ in loader:
+            (z1, p1), (z2, p2) = model(x1), model(x2)
+            nn1 = model.support_set(z1, update=False)
+            nn2 = model.support_set(z2, update=True)
+            loss = 0.5 * (criterion(nn1, p2) + criterion(nn2, p1))
+            loss.backward(); optimizer.step(); optimizer.zero_grad()
+    """
+
+    method = "nnclr"
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_features: int | None = None,
+        hidden_dim: int = 2048,
+        out_dim: int = 256,
+        pred_hidden_dim: int = 4096,
+        support_set_size: int = 98304,
+    ) -> None:
+        super().__init__(backbone)
+        num_features = num_features or backbone.num_features
+        self.projection_head = NNCLRProjectionHead(num_features, hidden_dim, out_dim)
+        self.prediction_head = NNCLRPredictionHead(out_dim, pred_hidden_dim, out_dim)
+        self.support_set = NNMemoryBankModule(support_set_size, out_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.projection_head(self.embed(x))
+        return z, self.prediction_head(z)
+
+    def training_loss(self, views: Sequence[torch.Tensor], criterion: nn.Module, progress: TrainingProgress) -> torch.Tensor:
+        z1, p1 = self(views[0])
+        z2, p2 = self(views[1])
+        nn1 = self.support_set(z1, update=False)
+        nn2 = self.support_set(z2, update=True)
+        return 0.5 * (criterion(nn1, p2) + criterion(nn2, p1))
+
+
+METHOD = Method(
+    name="nnclr",
+    model=NNCLR,
+    criterion=NTXentLoss,
+    transform=BYOLTransform,
+    batch_transform=batched_like(BYOLTransform),
+    model_defaults={"hidden_dim": 2048, "out_dim": 256, "pred_hidden_dim": 2048, "support_set_size": 4096},
+    criterion_defaults={"temperature": 0.1, "memory_bank_size": 0, "gather_distributed": "auto"},
+    collate_defaults=dict(BYOL_VIEWS),
+    optimizer_defaults=dict(SGD),
+    description="NNCLR (Dwibedi et al. 2021): contrast predictions with nearest neighbours from a support set",
+)

@@ -1,0 +1,145 @@
+"""Whitened embeddings: the mean and ZCA whitening matrix of a model's features on its training images.
+
+:func:`calibrate_embeddings` fits them into a model (the trainer runs it at the end of
+training), :func:`fit_whitening` fits them to any features, and :func:`calibration_loader`
+picks the training images the statistics come from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+import easyssl.defaults as defaults
+from easyssl.data.collate import MultiViewCollate
+from easyssl.inference.loop import iter_embeddings
+from easyssl.runtime.device import resolve_device, resolve_precision
+
+
+#: Training images :func:`calibrate_embeddings` looks at by default (enough for the mean and covariance of 2048-d features).
+CALIBRATION_IMAGES = 10_000
+
+
+def calibrate_embeddings(
+    model: torch.nn.Module,
+    dataloader: DataLoader,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    channels_last: bool = False,
+    max_images: int | None = CALIBRATION_IMAGES,
+    shrinkage: float | None = None,
+    progress_bar: bool = False,
+) -> int:
+    """Fit the whitening of ``model``'s embeddings to the features of the images of ``dataloader``.
+
+    The loader yields ``(images, targets, filenames)`` with the evaluation transform (as for
+    embedding), over training images; labels are not used. From the features of up to
+    ``max_images`` images it takes the mean ``m`` and the covariance ``C = U diag(l) U^T``, and
+    stores ``m`` and the ZCA whitening matrix ``W = U diag(1 / sqrt(l + s * mean(l))) U^T``
+    in the model (:meth:`~easyssl.nn.SSLModel.set_embedding_statistics`); from then on
+    every embedding is ``(features - m) @ W``. The shrinkage ``s`` keeps directions the
+    images barely vary in from being blown up; by default ``max(0.01, D / (10 N))`` for ``D``
+    dimensions and ``N`` images (more shrinkage when there are few images per dimension).
+
+    :class:`SelfSupervisedEmbedding` runs this at the end of training when it is given a
+    ``calibration_loader``; :func:`easyssl.train_embedding_model` always does. On the
+    Fashion-MNIST benchmark (tuning split) it raises the kNN top-1 accuracy (k=200) of a
+    10-minute SimCLR model from 0.809 to 0.879.
+
+    Returns:
+        The number of images the statistics come from (0 leaves the model as it was).
+    """
+    device = resolve_device(device)
+    precision = resolve_precision(precision, device)
+    total: torch.Tensor | None = None
+    products: torch.Tensor | None = None
+    count = 0
+    batches = iter_embeddings(model, dataloader, device, precision, channels_last, progress_bar, whiten=False)
+    with contextlib.closing(batches):  # closing: breaking early puts the model back in its mode
+        for array, _, _ in batches:
+            if max_images is not None:
+                array = array[: max(0, max_images - count)]
+            features = torch.from_numpy(array).double()
+            total = features.sum(0) if total is None else total + features.sum(0)
+            products = features.T @ features if products is None else products + features.T @ features
+            count += features.shape[0]
+            if max_images is not None and count >= max_images:
+                break
+    if count == 0 or total is None or products is None:
+        return 0
+    mean, whitening = _whitening(total, products, count, shrinkage)
+    model.set_embedding_statistics(mean, whitening)
+    return count
+
+
+def fit_whitening(features: np.ndarray | torch.Tensor, shrinkage: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The mean ``(D,)`` and ZCA whitening matrix ``(D, D)`` of ``features`` ``(N, D)``, as :func:`calibrate_embeddings` fits them.
+
+    Whiten any embeddings (another model's, raw pixels) the way easyssl whitens its own:
+
+    Example:
+        >>> mean, whitening = fit_whitening(train_embeddings)
+        >>> knn_accuracy((train_embeddings - mean) @ whitening, train_labels, (test_embeddings - mean) @ whitening, test_labels)
+    """
+    x = torch.as_tensor(np.asarray(features), dtype=torch.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"features must be a non-empty (N, D) array, got shape {tuple(x.shape)}")
+    mean, whitening = _whitening(x.sum(0), x.T @ x, x.shape[0], shrinkage)
+    return mean.numpy(), whitening.numpy()
+
+
+def _whitening(total: torch.Tensor, products: torch.Tensor, count: int, shrinkage: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and ZCA whitening matrix (float32) from the sum and the sum of outer products of ``count`` feature vectors."""
+    mean = total / count
+    covariance = products / count - torch.outer(mean, mean)
+    eigenvalues, vectors = torch.linalg.eigh((covariance + covariance.T) / 2)
+    eigenvalues = eigenvalues.clamp_min(0)
+    s = max(0.01, mean.shape[0] / (10 * count)) if shrinkage is None else float(shrinkage)
+    floor = s * eigenvalues.mean() + 1e-12 if eigenvalues.mean() > 0 else torch.tensor(1.0, dtype=torch.float64)
+    whitening = (vectors / (eigenvalues + floor).sqrt()) @ vectors.T
+    return mean.float(), whitening.float()
+
+
+def calibration_size(loader: DataLoader | None) -> int:
+    """Images the calibration pass over ``loader`` will embed: at most :data:`CALIBRATION_IMAGES` (0 without a loader)."""
+    if loader is None:
+        return 0
+    try:
+        return min(len(loader.dataset), CALIBRATION_IMAGES)  # type: ignore[arg-type]
+    except TypeError:
+        return CALIBRATION_IMAGES
+
+
+class _Transformed(Dataset):
+    """The items of ``dataset`` (an :class:`~easyssl.data.SSLDataset`) through another ``transform``, reading the same
+    files and sharing its record of unreadable ones (so they are not warned about twice)."""
+
+    def __init__(self, dataset: Any, transform: Callable) -> None:
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[Any, int, str]:
+        image, target = self.dataset.load_or_none(index)
+        return (None if image is None else self.transform(image)), target, self.dataset.filenames[index]
+
+
+def calibration_loader(dataset: Any, transform: Callable, seed: int, device: torch.device) -> DataLoader:
+    """Up to :data:`CALIBRATION_IMAGES` images of ``dataset`` (an :class:`~easyssl.data.SSLDataset`), chosen at random
+    with a generator of their own seeded with ``seed``, through the evaluation ``transform``: the images
+    :func:`calibrate_embeddings` takes the embedding statistics from."""
+    evaluation = _Transformed(dataset, transform)
+    subset: Dataset = evaluation
+    if len(evaluation) > CALIBRATION_IMAGES:
+        generator = torch.Generator().manual_seed(seed)
+        indices = torch.randperm(len(evaluation), generator=generator)[:CALIBRATION_IMAGES].sort().values.tolist()
+        subset = Subset(evaluation, indices)
+    return DataLoader(subset, batch_size=defaults.default_embed_batch_size(device), shuffle=False,
+                      num_workers=defaults.default_embed_workers(device), pin_memory=device.type == "cuda",
+                      collate_fn=MultiViewCollate())

@@ -1,0 +1,58 @@
+import io
+
+import pytest
+import torch
+
+from easyssl import defaults
+from easyssl.runtime import device as runtime_device
+
+
+def _fake_cpuinfo(flags: str):
+    def fake_open(path, *args, **kwargs):
+        assert path == "/proc/cpuinfo"
+        return io.StringIO(f"processor\t: 0\nflags\t\t: fpu sse2 avx2 {flags}\n")
+
+    return fake_open
+
+
+@pytest.mark.parametrize("flags, expected", [("amx_bf16 amx_tile", "bf16"), ("avx512f avx512_bf16", "bf16"), ("avx512f", "32"), ("", "32")])
+def test_auto_precision_on_cpu_follows_the_bf16_instructions(monkeypatch, flags, expected):
+    monkeypatch.setattr(runtime_device, "open", _fake_cpuinfo(flags), raising=False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert runtime_device.resolve_precision("auto", torch.device("cpu")) == expected
+    assert runtime_device.resolve_precision("32", torch.device("cpu")) == "32"  # an explicit choice is kept
+
+
+def test_unknown_precision_is_an_error():
+    with pytest.raises(ValueError, match="precision must be 'auto' or one of"):
+        runtime_device.resolve_precision("half", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("cores, expected", [(1, 0), (2, 0), (3, 0), (4, 1), (16, 4)])
+def test_embedding_workers_leave_small_cpus_to_the_model(monkeypatch, cores, expected):
+    monkeypatch.setattr(defaults, "cpu_count", lambda: cores)
+    assert defaults.default_embed_workers(torch.device("cpu")) == expected
+
+
+def test_backbone_and_batch_size_rules():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert defaults.default_backbone(32, cpu) == ("resnet-18", 0.25)
+    assert defaults.default_backbone(224, cpu) == ("resnet-18", 1.0)
+    assert defaults.default_backbone(32, gpu) == ("resnet-18", 1.0)
+    assert defaults.default_batch_size(cpu, 32, 10_000) == 128
+    assert defaults.default_batch_size(gpu, 224, 10_000) == 128 and defaults.default_batch_size(gpu, 96, 10_000) == 256
+    assert defaults.default_batch_size(cpu, 32, 40) == 20  # at most half the images
+    assert defaults.default_input_size([500, 375]) == 224 and defaults.default_input_size([]) == 224
+
+
+def test_input_size_rule():
+    # small images train at their own size, rounded up to a multiple of 4 px
+    assert defaults.default_input_size([28, 28, 30]) == 28
+    assert defaults.default_input_size([32] * 5) == 32
+    assert defaults.default_input_size([41, 41, 43]) == 44
+    assert defaults.default_input_size([8, 9]) == 16  # at least 16
+    assert defaults.default_input_size([64, 64]) == 64
+    # larger ones round up to one of INPUT_SIZES, at most 224
+    assert defaults.default_input_size([65, 70, 70]) == 96
+    assert defaults.default_input_size([100, 120]) == 128
+    assert defaults.default_input_size([3000, 4000]) == 224
