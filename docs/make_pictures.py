@@ -2,7 +2,8 @@
 
     python docs/make_pictures.py [--mnist-dir /usr/share/datasets/fashion-mnist] [--work-dir /tmp/easyssl_pictures]
 
-Writes docs/images/embeddings_pca.png and docs/images/nearest_neighbors.png. Takes a few
+Writes docs/images/embeddings_map.png (UMAP when umap-learn is installed: pip install "easyssl[maps]"),
+docs/images/embeddings_thumbnails.png and docs/images/nearest_neighbors.png. Takes a few
 minutes on a laptop CPU. The Fashion-MNIST files (t10k-*-idx*-ubyte.gz) are read from
 --mnist-dir; nothing is downloaded.
 """
@@ -52,8 +53,11 @@ def main(argv=None):
     if not (args.reuse and os.path.exists(embeddings)):
         run(["run", images, "--epochs", str(args.epochs), "--output", embeddings, "--checkpoint-dir",
              os.path.join(args.work_dir, "run"), "--quiet"])
-    run(["plot", "--embeddings", embeddings, "--output", os.path.join(out, "embeddings_pca.png"), "--size", "640",
-         "--title", f"Fashion-MNIST ({10 * args.per_class} images): SimCLR embeddings, PCA"])
+    run(["plot", "--embeddings", embeddings, "--output", os.path.join(out, "embeddings_map.png"), "--size", "640",
+         "--title", f"Fashion-MNIST ({10 * args.per_class} images): SimCLR embeddings"])
+    run(["plot", "--embeddings", embeddings, "--output", os.path.join(out, "embeddings_thumbnails.png"), "--size", "640",
+         "--title", f"Fashion-MNIST ({10 * args.per_class} images): the same map, as images", "--thumbnails",
+         "--image-dir", images])
     queries = [f"{name}/{name}_000.png" for name in ("trouser", "sandal", "bag", "dress", "shirt")]
     run(["similar", "--embeddings", embeddings, *[x for q in queries for x in ("--query", q)], "-k", "8",
          "--image-dir", images, "--thumb-size", "80", "--plot", os.path.join(out, "nearest_neighbors.png")])

@@ -8,6 +8,7 @@ Learn an embedding model from a folder of unlabeled images, then turn images int
 """
 
 from easyssl.version import __version__
+from easyssl.runtime import mps_env as _mps_env  # noqa: F401  before torch loads: Apple GPUs' CPU fallback (see the module)
 
 from easyssl.api import (
     StreamedEmbeddings,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime
 import os
+import time
 import warnings
 from typing import Any, NamedTuple
 
@@ -19,13 +20,18 @@ from torch.utils.data import DataLoader
 import easyssl.defaults as defaults
 from easyssl.config import AUTO, check_saved_config, default_config, eval_transform, merge_config, resolve_auto
 from easyssl.data import CachedImageDataset, MultiViewCollate, SSLDataset, open_dataset, warn_skipped
+from easyssl.data.images import max_image_pixels
 from easyssl.inference import Embedder, EmbeddingStreamWriter, load_model
+from easyssl.inference.checks import warn_if_other_input_size
 from easyssl.methods import build_model, get_method
+from easyssl.nn.external import describe_backbone, resumed_backbone
 from easyssl.runtime import distributed
 from easyssl.runtime.checkpoint import load_checkpoint
 from easyssl.runtime.device import resolve_device
 from easyssl.runtime.rng import RandomStreams
+from easyssl.runtime.spawn import safe_num_workers
 from easyssl.train import LAST_CHECKPOINT, SelfSupervisedEmbedding, WarmupCosineSchedule, build_optimizer, calibration_loader
+from easyssl.train.live_eval import build_live_evaluation
 
 __all__ = [
     "StreamedEmbeddings",
@@ -64,7 +70,7 @@ def _dataset(input_dir: str | os.PathLike | None, dataset: Any, transform: Any) 
 
 def _build_loader(dataset: Any, loader: dict[str, Any], seed: int) -> DataLoader:
     """The training loader; its shuffling generator is its own, seeded with ``seed`` (and saved in checkpoints)."""
-    batch_size, workers = int(loader["batch_size"]), int(loader["num_workers"])
+    batch_size, workers = int(loader["batch_size"]), safe_num_workers(int(loader["num_workers"]))  # 0 for an unguarded script under spawn
     shuffle, drop_last = bool(loader["shuffle"]), bool(loader["drop_last"])
     sampler = None
     if distributed.is_distributed():
@@ -99,7 +105,9 @@ def train_embedding_model(
         input_dir: Folder of images (flat, or class sub-folders — used for evaluation only).
         method: SSL method, one of :func:`easyssl.available_methods` (``"simclr"``...).
         dataset: Instead of ``input_dir``, any map-style dataset of ``(image, target)``.
-        **config: ``model={"backbone": "resnet-50", "width": 1.0, ...}``,
+        **config: ``model={"backbone": "resnet-50", "width": 1.0, ...}`` (``backbone`` may also be any
+            ``nn.Module``, ``"timm/<name>"`` or ``"torchvision/<name>"``, see :mod:`easyssl.nn.external`;
+            ``"weights": "file.pth"`` starts it from weights, see :mod:`easyssl.nn.weights`),
             ``criterion={...}`` (the loss's arguments), ``optimizer={"name": "sgd"|"adamw"|"lars",
             "lr": ..., "base_lr": ..., "weight_decay": ..., "momentum": ... (sgd and lars only), "warmup": fraction}``,
             ``collate={"input_size": 64, "min_scale": 0.2, ...}`` (the view transform's arguments),
@@ -107,6 +115,8 @@ def train_embedding_model(
             ``trainer={"max_epochs": 100 (or unlimited when max_time or max_steps is given), "max_steps": None, "max_time": "00:00:10:00",
             "device": "auto", "precision": "auto", "compile": False, "progress_bar": True}``,
             ``checkpoint_dir="runs/x"`` (default ``easyssl_runs/<date_time>``),
+            ``evaluation={"knn_dir": "val/", "every": 1, "k": 200}`` (kNN top-1 on a labelled folder during
+            training, see :mod:`easyssl.train.live_eval`; its labels never reach training),
             ``resume=True`` (continue the run in ``checkpoint_dir``), ``seed=1``.
             An unknown key raises ``ValueError`` naming it and the valid keys.
 
@@ -117,6 +127,7 @@ def train_embedding_model(
     Example:
         >>> checkpoint = train_embedding_model(input_dir="my/images/", trainer={"max_epochs": 10})
     """
+    started_at = time.perf_counter()  # max_time counts from here: scan, model build and cache fill included
     run = build_training(input_dir, method=method, dataset=dataset, **config)
     trainer_cfg = run.config["trainer"]
     path = run.trainer.train_embedding(
@@ -126,6 +137,7 @@ def train_embedding_model(
         checkpoint_dir=run.config["checkpoint_dir"],
         resume_from=run.resume_from,
         progress_bar=bool(trainer_cfg["progress_bar"]),
+        started_at=started_at,
     )
     return path  # type: ignore[return-value]
 
@@ -177,7 +189,9 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
     config = merge_config(method, overrides)
     spec = get_method(config["method"])
     _init_distributed(config["trainer"]["device"])
+    given_backbone = config["model"]["backbone"]
     resume_from = _resume_from(config, spec.name)
+    config["model"]["backbone"] = resumed_backbone(config["model"]["backbone"], given_backbone)  # a custom module, passed again
     if not config["checkpoint_dir"]:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
         config["checkpoint_dir"] = distributed.broadcast_object(os.path.join("easyssl_runs", stamp))  # one folder for all ranks
@@ -190,6 +204,7 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
     data = _dataset(input_dir, dataset, None)
     with streams.active():
         config = resolve_auto(config, spec, data, device)
+        data.max_image_pixels = config["loader"]["max_image_pixels"]  # decompression-bomb guard, carried to loader workers
         collate, loader_cfg = config["collate"], config["loader"]
         batch_transform = None
         train_data: Any = data
@@ -202,7 +217,8 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
         else:
             data.transform = spec.transform(**collate)
         loader = _build_loader(train_data, loader_cfg, seed)
-        model = build_model(spec, config["model"], input_size=int(collate["input_size"]))
+        model = build_model(spec, config["model"], input_size=int(collate["input_size"]), load_weights=resume_from is None)
+        config["model"]["backbone"] = describe_backbone(config["model"]["backbone"])  # configs hold names, not modules
         criterion = spec.criterion(**config["criterion"])
         opt = config["optimizer"]
         optimizer = build_optimizer(model, opt["name"], lr=float(opt["lr"]), weight_decay=float(opt["weight_decay"]), momentum=opt["momentum"])
@@ -218,7 +234,8 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
             precision=trainer_cfg["precision"],
             compile=bool(trainer_cfg["compile"]),
             sync_batchnorm=bool(trainer_cfg.get("sync_batchnorm", False)),
-            calibration_loader=calibration_loader(data, eval_transform(config), seed, device),
+            calibration_loader=calibration_loader(data, eval_transform(config), seed, device, cache=train_data if batch_transform else None),
+            live_evaluation=build_live_evaluation(config["evaluation"], open_dataset, eval_transform(config)),  # labels: eval folder only
             seed=streams,
         )
     if trainer.channels_last:  # a model of our own: its weights take the input batches' layout too
@@ -226,14 +243,18 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
     return TrainingRun(config, data, trainer, resume_from)
 
 
-def _embedder_and_data(input_dir, checkpoint, dataset, batch_size, num_workers, device, precision) -> tuple[Embedder, SSLDataset]:
+def _embedder_and_data(input_dir, checkpoint, dataset, batch_size, num_workers, device, precision, backbone=None) -> tuple[Embedder, SSLDataset]:
     """The checkpoint's :class:`~easyssl.inference.Embedder` and the images to embed, with its evaluation transform."""
     if checkpoint is None:
         raise ValueError("pass checkpoint=<path of the .ckpt file returned by train_embedding_model>")
     _init_distributed(device)
-    embedder = Embedder.from_checkpoint(checkpoint, device=device, precision=precision, batch_size=batch_size, num_workers=num_workers)
+    embedder = Embedder.from_checkpoint(checkpoint, device=device, precision=precision, batch_size=batch_size, num_workers=num_workers,
+                                        backbone=backbone)
     data = _dataset(input_dir, dataset, embedder.transform)
     data.reset_skipped()
+    data.max_image_pixels = max_image_pixels(getattr(data, "max_image_pixels", AUTO))  # pinned here for spawned workers
+    if distributed.is_main_process():
+        warn_if_other_input_size(embedder.config, data)
     return embedder, data
 
 
@@ -249,6 +270,7 @@ def embed_images(
     progress_bar: bool = True,
     return_skipped: bool = False,
     whiten: bool = True,
+    backbone: Any = None,
 ) -> tuple[np.ndarray, list[int], list[str]]:
     """Embed every image of a folder with a checkpoint from :func:`train_embedding_model`.
 
@@ -262,17 +284,20 @@ def embed_images(
 
     Args:
         input_dir: Folder of images (labels from class sub-folders, as in training), or of videos.
-        checkpoint: Path of the ``.ckpt`` file; the model is rebuilt from it alone.
+        checkpoint: Path of the ``.ckpt`` file, or the run folder that holds it (its ``last.ckpt``); the model is rebuilt from it alone.
         dataset: Instead of ``input_dir``, a map-style dataset of ``(image, target)``.
         batch_size: Images per forward pass (default: see :func:`easyssl.defaults.default_embed_batch_size`).
         num_workers: Data-loading processes (default: see :func:`easyssl.defaults.default_embed_workers`).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        device: ``"auto"`` (CUDA, else an Apple GPU, else the CPU), ``"cpu"``, ``"cuda"``, ``"mps"``...
         precision: ``"auto"`` (bf16 on CUDA and on CPUs with bf16 instructions), ``"32"``, ``"bf16"``.
         progress_bar: Show a progress bar (on rank 0 only).
         return_skipped: Also return the list of skipped filenames, as a fourth element.
         whiten: Centre and whiten the features with the training images' statistics saved
             in the checkpoint (the default; see :func:`easyssl.calibrate_embeddings`).
             ``False`` returns the backbone's raw features.
+        backbone: Only for a checkpoint trained with a backbone module of your own
+            (``model={"backbone": module}``): a fresh module of that architecture (the weights come
+            from the checkpoint); see :func:`~easyssl.inference.load_model`.
 
     Returns:
         ``(embeddings, labels, filenames)``: float32 ``(N, D)`` array, ``N`` labels, ``N``
@@ -282,7 +307,7 @@ def embed_images(
     Example:
         >>> embeddings, labels, filenames = embed_images(input_dir="my/images/", checkpoint=checkpoint)
     """
-    embedder, data = _embedder_and_data(input_dir, checkpoint, dataset, batch_size, num_workers, device, precision)
+    embedder, data = _embedder_and_data(input_dir, checkpoint, dataset, batch_size, num_workers, device, precision, backbone)
     show = progress_bar and distributed.is_main_process()
     embeddings, labels, filenames = embedder.embed(embedder.loader(data), show, whiten)
     local_skipped = data.skipped_files()
@@ -343,6 +368,7 @@ def stream_embeddings(
     precision: str = AUTO,
     progress_bar: bool = True,
     whiten: bool = True,
+    backbone: Any = None,
 ) -> StreamedEmbeddings:
     """Embed a folder of any size straight into a ``.npz`` or ``.csv`` file, holding one batch in memory at a time.
 
@@ -358,7 +384,7 @@ def stream_embeddings(
         >>> result = stream_embeddings("huge/folder/", checkpoint, output="huge.npz", batch_size=512)
         >>> result.count, result.skipped
     """
-    embedder, data = _embedder_and_data(input_dir, checkpoint, dataset, batch_size, num_workers, device, precision)
+    embedder, data = _embedder_and_data(input_dir, checkpoint, dataset, batch_size, num_workers, device, precision, backbone)
     token = distributed.broadcast_object(os.urandom(6).hex())
     writer = EmbeddingStreamWriter(output, rank=distributed.rank(), world_size=distributed.world_size(), token=token)
     try:
@@ -385,4 +411,5 @@ def train_model_and_embed_images(
     """Train on ``input_dir`` (see :func:`train_embedding_model`), then embed it; returns ``(embeddings, labels, filenames)``."""
     checkpoint = train_embedding_model(input_dir, method=method, dataset=dataset, **config)
     progress = (config.get("trainer") or {}).get("progress_bar", True)
-    return embed_images(input_dir, checkpoint, dataset=dataset, progress_bar=progress)
+    module = (config.get("model") or {}).get("backbone")  # a module of the user's own: the checkpoint names, not holds, it
+    return embed_images(input_dir, checkpoint, dataset=dataset, progress_bar=progress, backbone=module if isinstance(module, torch.nn.Module) else None)

@@ -11,16 +11,19 @@ both with the one validator :func:`check_keys`; :func:`resolve_auto` replaces ev
 from __future__ import annotations
 
 import copy
+import numbers
 import os
 from typing import Any
 
 import torch
 
 import easyssl.defaults as defaults
+from easyssl.data.images import max_image_pixels
 from easyssl.methods import Method, get_method
 from easyssl.nn.backbones import SMALL_INPUT_MAX_SIZE
 from easyssl.runtime import distributed
 from easyssl.runtime.checkpoint import CheckpointError
+from easyssl.runtime.suggest import config_key_hint
 from easyssl.transforms import IMAGENET_NORMALIZE, EvalTransform
 
 #: The value that asks easyssl to choose a setting from the data and the hardware.
@@ -36,14 +39,17 @@ FIXED_SECTIONS: dict[str, dict[str, Any]] = {
     "loader": {
         "batch_size": AUTO, "num_workers": AUTO, "shuffle": True, "drop_last": True, "pin_memory": AUTO, "persistent_workers": True,
         "batch_augment": AUTO, "cache_bytes": AUTO,
+        "max_image_pixels": AUTO,  # larger images are skipped (easyssl.data.images.MAX_IMAGE_PIXELS: 100 megapixels)
     },
     "trainer": {
         "max_epochs": AUTO, "max_steps": None, "max_time": None, "device": AUTO, "precision": AUTO, "compile": False,
         "progress_bar": True, "sync_batchnorm": False,
     },
+    # Live evaluation (easyssl.train.live_eval): kNN top-1 on a labelled folder during training; off while knn_dir is None.
+    "evaluation": {"knn_dir": None, "knn_train_dir": None, "every": 1, "k": 200, "max_images": 2000},
 }
 #: The sections of a config, each a dict.
-SECTIONS = ("model", "criterion", "optimizer", "collate", "loader", "trainer")
+SECTIONS = ("model", "criterion", "optimizer", "collate", "loader", "trainer", "evaluation")
 #: Every top-level key of a config.
 TOP_LEVEL = ("method", "checkpoint_dir", "resume", "seed") + SECTIONS
 
@@ -66,12 +72,13 @@ def default_config(method: str = "simclr") -> dict[str, Any]:
         "checkpoint_dir": None,
         "resume": False,
         "seed": 1,
-        "model": {"backbone": AUTO, "width": AUTO, "small_input": None, **spec.model_defaults},
+        "model": {"backbone": AUTO, "width": AUTO, "small_input": None, "weights": None, "weights_prefix": AUTO, **spec.model_defaults},
         "criterion": dict(spec.criterion_defaults),
         "optimizer": copy.deepcopy(FIXED_SECTIONS["optimizer"]),
         "collate": {"input_size": AUTO, "normalize": IMAGENET_NORMALIZE, **spec.collate_defaults},
         "loader": copy.deepcopy(FIXED_SECTIONS["loader"]),
         "trainer": copy.deepcopy(FIXED_SECTIONS["trainer"]),
+        "evaluation": copy.deepcopy(FIXED_SECTIONS["evaluation"]),
     }
 
 
@@ -84,7 +91,7 @@ def check_keys(config: dict[str, Any], reference: dict[str, Any]) -> None:
     """
     for key, value in config.items():
         if key not in TOP_LEVEL:
-            raise ValueError(f"unknown config key {key!r}; valid keys are: {', '.join(TOP_LEVEL)}")
+            raise ValueError(f"unknown config key {key!r}{config_key_hint(None, key, reference)}; valid keys are: {', '.join(TOP_LEVEL)}")
         if key not in SECTIONS or value is None:
             continue
         if not isinstance(value, dict):
@@ -93,7 +100,8 @@ def check_keys(config: dict[str, Any], reference: dict[str, Any]) -> None:
         unknown = sorted(set(value) - set(reference[key]), key=str)
         if unknown:
             raise ValueError(
-                f"unknown config key(s) {', '.join(map(repr, unknown))} in {key}={{...}} for method {reference['method']!r}; "
+                f"unknown config key(s) {', '.join(map(repr, unknown))} in {key}={{...}} for method {reference['method']!r}"
+                f"{''.join(config_key_hint(key, name, reference) for name in unknown)}; "
                 f"valid keys are: {', '.join(sorted(reference[key]))}"
             )
 
@@ -129,6 +137,23 @@ def check_saved_config(config: Any, path: str | os.PathLike) -> None:
         raise CheckpointError(f"{path!r} has a malformed config: collate.input_size is missing or not an integer")
 
 
+def check_values(config: dict[str, Any]) -> None:
+    """Raise ``ValueError`` for values no run can use: ``max_epochs`` 0 or negative (it would save an untrained
+    model), and an ``evaluation`` section with ``every``/``k``/``max_images`` below 1 or a ``knn_dir`` that is not a folder."""
+    epochs = config["trainer"].get("max_epochs")
+    if epochs not in (AUTO, None) and (isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1):
+        raise ValueError(f"trainer max_epochs must be a whole number of at least 1 (or None with max_time/max_steps), got {epochs!r}")
+    evaluation = config.get("evaluation") or {}
+    for key in ("every", "k", "max_images"):
+        value = evaluation.get(key)
+        if (value is not None or key != "max_images") and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+            raise ValueError(f"evaluation {key} must be a whole number of at least 1, got {value!r}")
+    for key in ("knn_dir", "knn_train_dir"):
+        folder = evaluation.get(key)
+        if folder is not None and not os.path.isdir(os.fspath(folder)):
+            raise ValueError(f"evaluation {key}={os.fspath(folder)!r} is not a folder: pass a folder of images in class sub-folders")
+
+
 def eval_transform(config: dict[str, Any]) -> EvalTransform:
     """The evaluation (embedding) transform of a trained model's config: resize and centre-crop to
     ``collate.input_size``, normalised as in training."""
@@ -160,6 +185,7 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
         model["width"] = 1.0
     if model["small_input"] is None:
         model["small_input"] = input_size <= SMALL_INPUT_MAX_SIZE
+    check_values(config)
     if trainer["max_epochs"] == AUTO:  # 100 epochs, unless a step or time budget alone bounds training
         trainer["max_epochs"] = None if (trainer["max_time"] is not None or trainer["max_steps"] is not None) else 100
     if loader["batch_augment"] == AUTO:
@@ -172,6 +198,7 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
         loader["num_workers"] = defaults.default_num_workers(device, len(dataset), input_size, bool(loader["batch_augment"]))
     if loader["pin_memory"] == AUTO:
         loader["pin_memory"] = device.type == "cuda"
+    loader["max_image_pixels"] = max_image_pixels(loader.get("max_image_pixels", AUTO))  # checked here, not per image
     for key in ("name", "base_lr", "weight_decay", "warmup"):
         if optimizer[key] == AUTO:
             optimizer[key] = spec.optimizer_defaults.get(key, OPTIMIZER_FALLBACK[key])

@@ -16,6 +16,7 @@ from PIL import Image
 
 from easyssl.data.cache import default_cache_bytes
 from easyssl.nn.backbones import SMALL_INPUT_MAX_SIZE
+from easyssl.runtime.device import GPU_TYPES
 
 #: Input sizes easyssl picks from for images larger than :data:`~easyssl.nn.backbones.SMALL_INPUT_MAX_SIZE`
 #: (64 px); the images' typical short side is rounded up to one of them. Images up to that size train at
@@ -77,8 +78,8 @@ def default_backbone(input_size: int, device: torch.device) -> tuple[str, float]
 
 
 def default_batch_size(device: torch.device, input_size: int, num_images: int) -> int:
-    """256 on a GPU (128 above 160 px), 128 on a CPU; never more than half the images, at least 2."""
-    if device.type == "cuda":
+    """256 on a GPU, CUDA or Apple (128 above 160 px), 128 on a CPU; never more than half the images, at least 2."""
+    if device.type in GPU_TYPES:
         size = 256 if input_size <= 160 else 128
     else:
         size = 128
@@ -99,14 +100,15 @@ def cache_image_size(input_size: int) -> int:
 def default_num_workers(device: torch.device, num_images: int = 0, input_size: int = 224, cached: bool = False) -> int:
     """Data-loading processes.
 
-    * GPU: one per spare CPU core, at most 8: decoding must keep up with the GPU.
+    * GPU (CUDA or Apple's MPS): one per spare CPU core, at most 8: decoding must keep up with the GPU.
+      On macOS workers start by ``spawn`` (slower to start, so they persist across epochs).
     * CPU training with the decoded-image cache and a set that fits in it: 0. Each file is
       decoded once, in the first epoch; after that a batch is a memory copy, and worker
       processes would only take cores from the model.
     * Otherwise on a CPU: a quarter of the cores (at least 1 when there are 2 or more).
     """
     cores = cpu_count()
-    if device.type == "cuda":
+    if device.type in GPU_TYPES:
         return max(0, min(8, cores - 1))
     if cached:
         if num_images * 3 * cache_image_size(input_size) ** 2 <= default_cache_bytes():
@@ -115,13 +117,19 @@ def default_num_workers(device: torch.device, num_images: int = 0, input_size: i
 
 
 def default_embed_workers(device: torch.device) -> int:
-    """Data-loading processes for embedding: as for training on a GPU; on a CPU a quarter of the cores.
+    """Data-loading processes for embedding: on a CUDA GPU every core but the main process's; else as for training
+    on a GPU; on a CPU a quarter of the cores.
 
-    That is none up to 3 cores: the forward pass needs every core, and decoding a batch in the
-    main process costs less than the cores a worker takes (measured on 2 cores, ResNet-18 at
-    32 px in bf16: 508 images/s with no worker, 473 with one).
+    * CUDA: embedding photos is bound by reading and decoding (the issue-11 measurement: 8 workers of 16 cores
+      kept a ResNet-50 at half the peer's speed), so every core works: readers for the JPEGs the GPU decodes
+      (:mod:`easyssl.inference.device_decode`), PIL decoders for other files.
+    * CPU: none up to 3 cores: the forward pass needs every core, and decoding a batch in the
+      main process costs less than the cores a worker takes (measured on 2 cores, ResNet-18 at
+      32 px in bf16: 508 images/s with no worker, 473 with one).
     """
     if device.type == "cuda":
+        return max(0, cpu_count() - 1)
+    if device.type in GPU_TYPES:
         return default_num_workers(device)
     return cpu_count() // 4
 
@@ -134,4 +142,4 @@ def default_learning_rate(base_lr: float, batch_size: int) -> float:
 def default_embed_batch_size(device: torch.device) -> int:
     """Images per forward pass when embedding: 512 on a GPU, 256 on a CPU (no gradients are kept, so
     twice the training batch fits, and larger batches no longer speed up a CPU)."""
-    return 512 if device.type == "cuda" else 256
+    return 512 if device.type in GPU_TYPES else 256

@@ -25,7 +25,8 @@ import sys
 from typing import Callable, Iterator, NamedTuple, Sequence
 
 from easyssl.cli import export, plot, search, selection, train
-from easyssl.cli.common import CLIError
+from easyssl.cli.common import CLIError, plain_warnings, printable_names
+from easyssl.cli.suggest import SuggestingParser
 from easyssl.runtime.log import console_handler, logger
 from easyssl.version import __version__
 
@@ -75,16 +76,17 @@ COMMANDS: tuple[Command, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``easyssl`` argument parser with every sub-command of :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="easyssl",
         description="Self-supervised learning for images: learn embeddings from a folder of unlabeled images.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"easyssl {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SuggestingParser)
     for command in COMMANDS:
-        p = sub.add_parser(command.name, help=command.help, description=command.help, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = parser.add_command_parser(sub, command.name, help=command.help, description=command.help,
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(run=command.run)
         command.add_arguments(p)
     return parser
@@ -110,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        with _status_lines():
+        with _status_lines(), printable_names(), plain_warnings():
             return int(args.run(args) or EXIT_OK)
     except KeyboardInterrupt:
         print("easyssl: interrupted (the last checkpoint, if any, is kept)", file=sys.stderr)

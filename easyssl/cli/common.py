@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-from typing import Sequence
+import sys
+import warnings
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from easyssl.inference import load_embeddings
+from easyssl.tools.projection import folder_class_names
+from easyssl.runtime.files import atomic_write
 
 
 class CLIError(Exception):
@@ -74,23 +80,77 @@ def match_filename(query: str, filenames: Sequence[str]) -> int | None:
 
 
 def class_names(labels: Sequence[int], filenames: Sequence[str]) -> dict[int, str] | None:
-    """``label -> class folder`` when every label's files share one top-level folder."""
-    names: dict[int, str] = {}
-    for label, name in zip(labels, filenames):
-        name = _norm(name)
-        if "/" not in name:
-            return None
-        folder = name.split("/", 1)[0]
-        if names.setdefault(label, folder) != folder:
-            return None
-    return names
+    """``label -> class folder`` when every label's files share one top-level folder (the rule
+    ``plot_embeddings(..., filenames=...)`` uses too: :func:`easyssl.tools.projection.folder_class_names`)."""
+    return folder_class_names(labels, filenames)
+
+
+#: How the command line's text outputs are opened: UTF-8, file-name bytes that are not UTF-8 kept as they are.
+TEXT = {"encoding": "utf-8", "errors": "surrogateescape"}
+
+
+def quote_name(name: str) -> str:
+    """``name`` as one field of a line of text: as it is, unless it could not be read back exactly (it holds a
+    tab, a newline or a carriage return, starts with ``"`` or ``#``, or has spaces at either end): then as a
+    JSON string, ``"..."`` (see :func:`unquote_name`)."""
+    if any(c in name for c in "\t\n\r") or name[:1] in ('"', "#") or name != name.strip():
+        return json.dumps(name, ensure_ascii=False)
+    return name
+
+
+def unquote_name(field: str) -> str:
+    """The filename of a field written by :func:`quote_name`."""
+    if field.startswith('"') and field.endswith('"') and len(field) >= 2:
+        try:
+            return json.loads(field)
+        except ValueError:
+            return field
+    return field
+
+
+@contextlib.contextmanager
+def plain_warnings() -> Iterator[None]:
+    """While a command runs, show warnings as one ``easyssl: warning: ...`` line, not with the file, line number and
+    source line of the library code that raised them (which mean nothing to someone at a shell)."""
+    original = warnings.formatwarning
+
+    def one_line(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - formatwarning's signature
+        return f"easyssl: warning: {message}\n"
+
+    warnings.formatwarning = one_line  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        warnings.formatwarning = original
+
+
+@contextlib.contextmanager
+def printable_names() -> Iterator[None]:
+    """While a command runs, print file names whose bytes are not UTF-8 as those same bytes (as ``ls`` does)
+    instead of failing with ``UnicodeEncodeError``; stdout's error handler is put back afterwards."""
+    stream = sys.stdout
+    errors = getattr(stream, "errors", None)
+    if errors != "strict" or not hasattr(stream, "reconfigure"):
+        yield
+        return
+    try:
+        stream.reconfigure(errors="surrogateescape")
+    except Exception:  # a stream that cannot change (a test capture...): leave it
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            stream.reconfigure(errors=errors)
+        except Exception:
+            pass
 
 
 def write_lines(path: str, lines: Sequence[str]) -> None:
-    """Write ``lines`` to the text file ``path`` (parent folders created)."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
+    """Write ``lines`` to the text file ``path`` (parent folders created), atomically (temporary file,
+    fsync, rename): a failure such as a full disk leaves any previous file intact."""
+    with atomic_write(path, "w", **TEXT) as handle:
         handle.writelines(line + "\n" for line in lines)
 
 
@@ -99,12 +159,12 @@ def read_names(path: str, filenames: Sequence[str], what: str) -> list[int]:
     if not os.path.isfile(path):
         raise CLIError(f"{what} file {path!r} does not exist")
     rows = []
-    with open(path, encoding="utf-8") as handle:
+    with open(path, newline="\n", **TEXT) as handle:
         for line_number, line in enumerate(handle, start=1):
             name = line.strip()
             if not name or name.startswith("#"):
                 continue
-            row = match_filename(name, filenames)
+            row = match_filename(unquote_name(name), filenames)
             if row is None:
                 raise CLIError(f"{path!r} line {line_number}: {name!r} is not in the embeddings file")
             rows.append(row)

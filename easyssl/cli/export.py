@@ -6,6 +6,7 @@ import argparse
 import os
 
 from easyssl.cli.common import CLIError
+from easyssl.runtime.checkpoint import LAST_CHECKPOINT
 from easyssl.tools.export import backbone_from_checkpoint, export_backbone
 
 
@@ -18,20 +19,22 @@ def add_export(p: argparse.ArgumentParser) -> None:
 --format torchvision (default) writes a state_dict that torchvision.models.resnet18()
 (resnet34/50/101/152 likewise) loads with load_state_dict; only width-1 ResNets have a
 torchvision twin (train with --width 1). --format easyssl works for every backbone;
-rebuild it with easyssl.load_backbone(path).
+rebuild it with easyssl.load_backbone(path). --format safetensors writes the same as a
+.safetensors file (tensors and a JSON header only, nothing that can run code when loaded).
 """
     p.add_argument("--checkpoint", required=True, help="the .ckpt file written by `easyssl train`")
     p.add_argument("--output", required=True, help="file to write, e.g. backbone.pth")
-    p.add_argument("--format", choices=["torchvision", "easyssl"], default="torchvision",
-                   help="torchvision (default): a state_dict for torchvision.models.resnetXX(); easyssl: any backbone")
+    p.add_argument("--format", choices=["torchvision", "easyssl", "safetensors"], default="torchvision",
+                   help="torchvision (default): a state_dict for torchvision.models.resnetXX(); easyssl: any backbone; "
+                        "safetensors: any backbone, as a .safetensors file (needs easyssl[safetensors])")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    if not os.path.isfile(args.checkpoint):
+    if not os.path.isfile(os.path.join(args.checkpoint, LAST_CHECKPOINT) if os.path.isdir(args.checkpoint) else args.checkpoint):
         raise CLIError(f"checkpoint {args.checkpoint!r} does not exist: pass the .ckpt file written by `easyssl train`")
     path = export_backbone(args.checkpoint, args.output, format=args.format)
     print(f"wrote {path}")
-    if args.format == "easyssl":
+    if args.format in ("easyssl", "safetensors"):
         print(f"load it with: easyssl.load_backbone({path!r})")
         return 0
     _, build = backbone_from_checkpoint(args.checkpoint)

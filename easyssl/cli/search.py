@@ -8,12 +8,12 @@ import os
 import numpy as np
 import torch
 
-from easyssl.cli.common import CLIError, check_positive, class_names, match_filename, read_embeddings, write_lines
+from easyssl.cli.common import CLIError, check_positive, class_names, match_filename, quote_name, read_embeddings, write_lines
 from easyssl.config import eval_transform
 from easyssl.data import load_image
 from easyssl.inference import load_model
 from easyssl.runtime.device import autocast, resolve_precision
-from easyssl.tools.search import find_duplicates, nearest_neighbors
+from easyssl.tools.search import DUPLICATE_THRESHOLD, find_duplicates, nearest_neighbors
 from easyssl.tools.visualize import plot_nearest_neighbors
 
 
@@ -127,21 +127,26 @@ def add_duplicates(p: argparse.ArgumentParser) -> None:
   easyssl duplicates --embeddings embeddings.csv --threshold 0.98 --output groups.txt
   easyssl duplicates --embeddings embeddings.csv --to-remove redundant.txt
 
-Images whose embeddings have cosine similarity >= --threshold are linked, and linked
-images form a group. Lower the threshold to find looser near-duplicates (crops, edits).
+Two images are linked when their embeddings have cosine similarity >= --threshold and each
+is the other's nearest neighbour (near-exact copies, >= 0.999, always); linked images form a
+group. Lower the threshold to find looser near-duplicates (crops, edits); --all-neighbors
+links every neighbour above the threshold (larger, looser groups).
 """
     p.add_argument("--embeddings", required=True, help="embeddings file (.csv or .npz)")
-    p.add_argument("--threshold", type=float, default=0.9, help="minimum cosine similarity, -1..1 (default: 0.9)")
+    p.add_argument("--threshold", type=float, default=DUPLICATE_THRESHOLD,
+                   help=f"minimum cosine similarity, -1..1 (default: {DUPLICATE_THRESHOLD})")
     p.add_argument("-k", type=int, default=20, help="neighbours examined per image (default: 20)")
     p.add_argument("--output", help="text file: one group per line, filenames separated by tabs")
     p.add_argument("--to-remove", metavar="FILE", help="text file listing every group member but the first, one per line")
     p.add_argument("--show", type=int, default=20, help="groups printed (default: 20)")
+    p.add_argument("--all-neighbors", action="store_true",
+                   help="link every one of the -k neighbours above the threshold, not only mutual nearest neighbours")
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
     check_positive(args.k, "-k")
     embeddings, _, filenames = read_embeddings(args.embeddings)
-    groups = find_duplicates(embeddings, threshold=args.threshold, k=args.k)
+    groups = find_duplicates(embeddings, threshold=args.threshold, k=args.k, mutual=not args.all_neighbors)
     lines = ["\t".join(filenames[i] for i in group) for group in groups]
     members = sum(len(g) for g in groups)
     print(f"found {len(groups)} group(s) of near-duplicates ({members} images) at cosine similarity >= {args.threshold:g}")
@@ -157,9 +162,9 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
               f"too low for these embeddings (each image's nearest neighbour has median similarity "
               f"{float(np.median(sim)):.4f}); raise it, e.g. --threshold {min(0.999, float(np.quantile(sim, 0.9))):.3f}")
     if args.output:
-        write_lines(args.output, lines)
+        write_lines(args.output, ["\t".join(quote_name(filenames[i]) for i in group) for group in groups])
         print(f"wrote {args.output} (one group per line, filenames separated by tabs)")
     if args.to_remove:
-        write_lines(args.to_remove, [filenames[i] for group in groups for i in group[1:]])
+        write_lines(args.to_remove, [quote_name(filenames[i]) for group in groups for i in group[1:]])
         print(f"wrote {args.to_remove} ({members - len(groups)} files: every group's members but its first)")
     return 0

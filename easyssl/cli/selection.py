@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from easyssl.cli.common import CLIError, match_filename, read_embeddings, read_names, write_lines
+from easyssl.cli.common import CLIError, match_filename, quote_name, read_embeddings, read_names, write_lines
 from easyssl.tools.selection import select_diverse, select_for_labeling
 
 
@@ -31,7 +31,7 @@ the order picked: any prefix of the list is itself a diverse subset.
 def cmd_select(args: argparse.Namespace) -> int:
     embeddings, _, filenames = read_embeddings(args.embeddings)
     chosen = select_diverse(embeddings, args.n, metric=args.metric)
-    write_lines(args.output, [filenames[i] for i in chosen])
+    write_lines(args.output, [quote_name(filenames[i]) for i in chosen])
     print(f"chose {len(chosen)} diverse images out of {len(filenames)}: {args.output}")
     return 0
 
@@ -73,7 +73,7 @@ def load_predictions(path: str, filenames: Sequence[str]) -> np.ndarray:
 
 
 def _csv_predictions(path: str, filenames: Sequence[str]) -> np.ndarray:
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
         rows = [row for row in csv.reader(handle) if row]
     if not rows:
         raise CLIError(f"predictions file {path!r} is empty")
@@ -131,6 +131,6 @@ def cmd_label_next(args: argparse.Namespace) -> int:
     chosen = select_for_labeling(
         embeddings, probabilities, args.n, method=args.uncertainty, diversity=args.diversity, labeled_indices=labeled
     )
-    write_lines(args.output, [filenames[i] for i in chosen])
+    write_lines(args.output, [quote_name(filenames[i]) for i in chosen])
     print(f"chose {len(chosen)} images to label next ({args.uncertainty} uncertainty, diversity {args.diversity:g}): {args.output}")
     return 0

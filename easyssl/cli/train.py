@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import shlex
 import tempfile
 from typing import Any
 
 import numpy as np
 
 from easyssl.api import embed_images, stream_embeddings, train_embedding_model
-from easyssl.cli.common import CLIError, check_dir
+from easyssl.cli.common import CLIError, check_dir, check_positive
 from easyssl.data import make_demo_dataset
 from easyssl.inference import save_embeddings
 from easyssl.methods import available_methods, get_method
+from easyssl.train.metrics import CURVE_FILE, METRICS_FILE
 
 
 def _parse_value(text: str) -> Any:
@@ -46,7 +48,9 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     put("collate", "input_size", args.input_size)
     put("model", "backbone", args.backbone)
     put("model", "width", args.width)
+    put("model", "weights", args.weights)
     put("optimizer", "lr", args.lr)
+    put("evaluation", "knn_dir", args.eval_dir)
     for item in args.set or []:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise CLIError(f"--set {item!r}: use SECTION.KEY=VALUE, e.g. --set model.width=0.5 or --set optimizer.name=adamw")
@@ -69,30 +73,45 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, help="number of optimisation steps")
     parser.add_argument("--batch-size", type=int, help="images per step (default: chosen for the hardware)")
     parser.add_argument("--input-size", type=int, help="training image size in pixels (default: from the images)")
-    parser.add_argument("--backbone", help="resnet-18 (default), resnet-50, ...")
+    parser.add_argument("--backbone", help="resnet-18 (default), resnet-50, ..., timm/convnext_tiny (pip install timm), torchvision/resnet50")
+    parser.add_argument("--weights", help="start the backbone from a weights file (state dict, easyssl checkpoint) or, for "
+                        "torchvision/... backbones, a cached torchvision weight name such as IMAGENET1K_V1 (never downloaded)")
     parser.add_argument("--width", type=float, help="backbone width multiplier")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: method's, scaled to the batch size)")
     parser.add_argument("--num-workers", type=int, help="data-loading processes")
-    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
-    parser.add_argument("--precision", help="auto (default: bf16 on GPU), 32, bf16")
+    parser.add_argument("--device", help="auto (default: CUDA, else an Apple GPU, else the CPU), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--precision", help="auto (default: bf16 on CUDA GPUs and bf16-capable CPUs, else 32), 32, bf16, 16")
     parser.add_argument("--compile", action="store_true", help="compile the model with torch.compile")
     parser.add_argument("--checkpoint-dir", help="folder for checkpoints (default: easyssl_runs/<date_time>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --checkpoint-dir from its last checkpoint")
     parser.add_argument("--seed", type=int, help="random seed (default: 1)")
     parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="any config value, e.g. --set collate.min_scale=0.2 (repeatable)")
+    parser.add_argument("--eval-dir", metavar="DIR",
+                        help="labelled folder (class sub-folders) for kNN top-1 after every epoch; its labels never reach training")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 # --------------------------------------------------------------------------- train
 def add_train(p: argparse.ArgumentParser) -> None:
-    p.epilog = "examples:\n  easyssl train my/images/ --epochs 10\n  easyssl train my/images/ --method byol --max-time 00:00:10:00\n"
+    p.epilog = ("examples:\n  easyssl train my/images/ --epochs 10\n  easyssl train my/images/ --method byol --max-time 00:00:10:00\n"
+                "  easyssl train my/images/ --eval-dir my/labelled_val/   # kNN top-1 after every epoch\n")
     p.add_argument("input_dir", help="folder of images (class sub-folders are only used for evaluation)")
     _add_training_flags(p)
 
 
+def _check_training_flags(args: argparse.Namespace) -> None:
+    check_positive(args.epochs, "--epochs")  # 0 epochs would save an untrained model and exit 0
+    check_positive(args.max_steps, "--max-steps")
+    if args.eval_dir:
+        check_dir(args.eval_dir)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    _check_training_flags(args)
     checkpoint = train_embedding_model(check_dir(args.input_dir), method=args.method, **overrides(args))
-    print(f"checkpoint: {checkpoint}")
+    print(run_summary(checkpoint))
+    print(f"next: easyssl embed {_quote(args.input_dir)} --checkpoint {_quote(os.path.dirname(os.path.abspath(checkpoint)))} "
+          "--output embeddings.csv")
     return 0
 
 
@@ -100,7 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def add_embed(p: argparse.ArgumentParser) -> None:
     p.epilog = "example:\n  easyssl embed my/images/ --checkpoint easyssl_runs/x/last.ckpt --output embeddings.csv\n"
     p.add_argument("input_dir", help="folder of images")
-    p.add_argument("--checkpoint", required=True, help="the .ckpt file written by `easyssl train`")
+    p.add_argument("--checkpoint", required=True, help="the run folder or .ckpt file written by `easyssl train`")
     p.add_argument("--output", default="embeddings.csv", help="embeddings file: .csv (default embeddings.csv) or .npz")
     p.add_argument("--batch-size", type=int, help="images per forward pass")
     p.add_argument("--num-workers", type=int, help="data-loading processes")
@@ -136,22 +155,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         input_dir = make_demo_dataset(os.path.join(tempfile.gettempdir(), "easyssl_demo"), images_per_class=40, image_size=32)
         print(f"no folder given: training on the built-in demo set of 200 shape images in {input_dir}")
         if args.epochs is None and args.max_time is None and args.max_steps is None:
-            args.epochs = 5
+            args.epochs = 25  # 50 steps of 128 images: a few seconds on a laptop CPU, past the barely-trained warning (50 steps)
     check_dir(input_dir)
+    _check_training_flags(args)
     checkpoint = train_embedding_model(input_dir, method=args.method, **overrides(args))
     embeddings, labels, filenames = embed_images(input_dir, checkpoint, progress_bar=not args.quiet)
-    save_embeddings(args.output, embeddings, labels, filenames)
-    print(f"checkpoint: {checkpoint}")
-    print(f"embedded {embeddings.shape[0]} images into {embeddings.shape[1]}-dimensional vectors: {args.output}")
-    if len(set(labels)) > 1 and min(labels) >= 0:
-        # Leave-one-out kNN: each image is classified by the others (a quick quality check; labels unused in training).
-        emb = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
-        sim = emb @ emb.T
-        np.fill_diagonal(sim, -np.inf)
-        nearest = sim.argmax(axis=1)
-        accuracy = float(np.mean(np.asarray(labels)[nearest] == np.asarray(labels)))
-        print(f"nearest-neighbour label agreement (leave-one-out, labels from sub-folders): {accuracy:.3f}")
+    output = os.path.abspath(save_embeddings(args.output, embeddings, labels, filenames))
+    print(run_summary(checkpoint))
+    print(f"embedded {embeddings.shape[0]} images into {embeddings.shape[1]}-dimensional vectors: {output}")
+    agreement = label_agreement(embeddings, labels)
+    if agreement is not None:
+        accuracy, chance, classes = agreement
+        print(f"nearest-neighbour label agreement: {accuracy:.3f} (chance level {chance:.3f}, {classes} classes; leave-one-out, "
+              "labels from the sub-folders, never used in training)")
+    data, out = _quote(os.path.abspath(input_dir)), _quote(output)
+    print("next steps:")
+    print(f"  easyssl plot --embeddings {out} --output {_quote(os.path.splitext(output)[0] + '.png')}")
+    print(f"  easyssl similar --embeddings {out} --query {_quote(filenames[0])} --image-dir {data} --plot neighbours.png")
+    print(f"  easyssl duplicates --embeddings {out}")
+    print(f"  easyssl run {data} --epochs 50          # train longer for better embeddings")
     return 0
+
+
+def _quote(path: str) -> str:
+    return shlex.quote(path)
+
+
+def run_summary(checkpoint: str) -> str:
+    """The lines that say where a run's outputs are: the checkpoint, and metrics.csv and the loss curve next to it, by absolute path."""
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    lines = [f"checkpoint: {os.path.abspath(checkpoint)}"]
+    for name, what in ((METRICS_FILE, "metrics (one row per epoch)"), (CURVE_FILE, "loss curve")):
+        if os.path.exists(os.path.join(folder, name)):
+            lines.append(f"{what}: {os.path.join(folder, name)}")
+    return "\n".join(lines)
+
+
+def label_agreement(embeddings: np.ndarray, labels: list[int]) -> tuple[float, float, int] | None:
+    """Leave-one-out nearest-neighbour label agreement, its chance level and the number of classes (None without
+    two classes). Chance is the agreement of a random neighbour: the sum of the squared class shares (1/C when balanced)."""
+    if len(set(labels)) < 2 or min(labels) < 0 or len(labels) > 20_000:
+        return None
+    emb = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    sim = emb @ emb.T
+    np.fill_diagonal(sim, -np.inf)
+    truth = np.asarray(labels)
+    accuracy = float(np.mean(truth[sim.argmax(axis=1)] == truth))
+    shares = np.bincount(truth) / len(truth)
+    return accuracy, float(np.sum(shares**2)), int(np.count_nonzero(shares))
 
 
 # --------------------------------------------------------------------------- methods, demo

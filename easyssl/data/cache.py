@@ -64,6 +64,12 @@ class CachedImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def cached(self, index: int) -> torch.Tensor | None:
+        """The cached ``(3, size, size)`` uint8 image of item ``index``, or None when the cache does not hold it yet."""
+        if 0 <= index < self.capacity and bool(self.filled[index]):
+            return self.storage[index]
+        return None
+
     def _load(self, index: int) -> tuple[torch.Tensor | None, int]:
         loader = getattr(self.dataset, "load_or_none", None) or self.dataset.load
         image, target = loader(index)

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 
 from torch.utils.data import Dataset
 
-from easyssl.data.images import load_image, to_rgb
+from easyssl.data.images import ImageLimit, load_image, to_rgb
 from easyssl.data.scan import has_video_files, list_image_folder
 
 
@@ -30,6 +30,8 @@ class SSLDataset(Dataset):
         input_dir: Folder of images: flat, or one level of class sub-folders. Extensions
             (any case): jpg, jpeg, png, bmp, ppm, pgm, tif, tiff, webp.
         transform: Callable applied to each PIL image.
+        max_image_pixels: Largest image read, in pixels (``"auto"``: :data:`easyssl.data.images.MAX_IMAGE_PIXELS`,
+            100 megapixels unless raised; None: no limit). Larger files are skipped and named, as unreadable ones are.
 
     Raises:
         FileNotFoundError, NotADirectoryError, ValueError: as :func:`~easyssl.data.scan.list_image_folder`.
@@ -42,9 +44,14 @@ class SSLDataset(Dataset):
         >>> views, target, filename = dataset[0]
     """
 
-    def __init__(self, input_dir: str | os.PathLike, transform: Callable | None = None) -> None:
+    #: Largest image (pixels) read; larger files are skipped with a warning (see :data:`easyssl.data.images.MAX_IMAGE_PIXELS`).
+    #: ``"auto"``: that module setting, read when each file is; an int, or None for no limit.
+    max_image_pixels: ImageLimit = "auto"
+
+    def __init__(self, input_dir: str | os.PathLike, transform: Callable | None = None, max_image_pixels: ImageLimit = "auto") -> None:
         self.input_dir = os.fspath(input_dir)
         self.transform = transform
+        self.max_image_pixels = max_image_pixels
         self._dataset: Sequence | None = None
         try:
             self.filenames, self.targets, self.classes = list_image_folder(self.input_dir)
@@ -83,7 +90,7 @@ class SSLDataset(Dataset):
     def load(self, index: int) -> tuple[Any, int]:
         """Return the untransformed RGB PIL image and target of item ``index``."""
         if self._dataset is None:
-            return load_image(os.path.join(self.input_dir, self.filenames[index])), self.targets[index]
+            return load_image(os.path.join(self.input_dir, self.filenames[index]), self.max_image_pixels), self.targets[index]
         image, target = self._dataset[index][:2]
         return _as_pil_rgb(image), int(target) if target is not None else 0
 

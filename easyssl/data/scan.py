@@ -8,6 +8,7 @@ sub-folders become labels; :mod:`easyssl.data.dataset` (images) and :mod:`easyss
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Callable
 
 from easyssl.data.images import IMAGE_EXTENSIONS, is_image_file
@@ -21,21 +22,53 @@ def is_video_file(name: str) -> bool:
     return name.lower().endswith(VIDEO_EXTENSIONS)
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 def scan_files(folder: str | os.PathLike, is_wanted: Callable[[str], bool]) -> list[str]:
-    """All wanted files under ``folder`` (recursively, hidden folders skipped), as sorted ``/``-separated paths relative to it."""
+    """All wanted files under ``folder`` (recursively, hidden folders skipped), as sorted ``/``-separated paths relative to it.
+
+    Symbolic links to folders are followed, except a link back to one of its own parent folders (a loop,
+    which would never end): it is skipped with a warning naming it. A sub-folder that cannot be listed
+    (permission denied) is skipped with a warning too.
+    """
     folder = os.fspath(folder)
     found: list[str] = []
-    stack = [""]
+    root = _identity(folder)
+    stack: list[tuple[str, frozenset]] = [("", frozenset([root]) if root else frozenset())]
+    problems: list[str] = []
     while stack:
-        relative = stack.pop()
-        with os.scandir(os.path.join(folder, relative) if relative else folder) as entries:
-            for entry in entries:
-                name = f"{relative}/{entry.name}" if relative else entry.name
-                if entry.is_dir(follow_symlinks=True):
-                    if not entry.name.startswith("."):
-                        stack.append(name)
-                elif is_wanted(entry.name):
-                    found.append(name)
+        relative, ancestors = stack.pop()
+        try:
+            with os.scandir(os.path.join(folder, relative) if relative else folder) as entries:
+                for entry in entries:
+                    name = f"{relative}/{entry.name}" if relative else entry.name
+                    try:
+                        is_dir = entry.is_dir(follow_symlinks=True)
+                    except OSError:  # a link to itself, or to something unreadable
+                        is_dir = False
+                    if is_dir:
+                        if entry.name.startswith("."):
+                            continue
+                        identity = _identity(entry.path)
+                        if identity is None or identity in ancestors:
+                            problems.append(f"{name!r} (a link back to a folder that contains it)")
+                            continue
+                        stack.append((name, ancestors | {identity}))
+                    elif is_wanted(entry.name):
+                        found.append(name)
+        except OSError as error:
+            if not relative:
+                raise
+            problems.append(f"{relative!r} ({error.strerror or error})")
+    if problems:
+        shown = ", ".join(problems[:10]) + (f", ... ({len(problems) - 10} more)" if len(problems) > 10 else "")
+        warnings.warn(f"easyssl: skipped {len(problems)} folder(s) while listing {folder!r}: {shown}", stacklevel=2)
     found.sort()
     return found
 

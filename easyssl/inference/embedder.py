@@ -13,10 +13,12 @@ from torch.utils.data import DataLoader, Dataset
 import easyssl.defaults as defaults
 from easyssl.config import eval_transform
 from easyssl.data.collate import MultiViewCollate
+from easyssl.inference.device_decode import DeviceDecodedLoader, use_device_decode
 from easyssl.inference.loop import embed_with, iter_embeddings
 from easyssl.inference.model import load_model
 from easyssl.runtime import distributed
 from easyssl.runtime.device import resolve_device, resolve_precision
+from easyssl.runtime.spawn import safe_num_workers
 
 
 class Embedder:
@@ -28,7 +30,7 @@ class Embedder:
             It is moved to ``device``; its weights are otherwise left as they are.
         transform: The per-image evaluation transform (for :meth:`from_checkpoint`: the
             training config's, see :func:`easyssl.config.eval_transform`).
-        device: ``"auto"`` (CUDA when there is one), ``"cpu"``, ``"cuda"``...
+        device: ``"auto"`` (CUDA, else an Apple GPU, else the CPU), ``"cpu"``, ``"cuda"``...
         precision: ``"auto"``, ``"32"``, ``"bf16"``... (see :func:`easyssl.runtime.device.resolve_precision`).
         channels_last: Feed images in the channels-last memory format (default: on for CUDA and
             CPU, where convolutions are faster in it).
@@ -57,7 +59,9 @@ class Embedder:
         self.precision = resolve_precision(precision, self.device)
         self.channels_last = self.device.type in ("cuda", "cpu") if channels_last is None else bool(channels_last)
         self.batch_size = int(batch_size or defaults.default_embed_batch_size(self.device))
-        self.num_workers = defaults.default_embed_workers(self.device) if num_workers is None else int(num_workers)
+        self.num_workers = safe_num_workers(defaults.default_embed_workers(self.device) if num_workers is None else int(num_workers))
+        #: ``"auto"``: JPEG folders are decoded on a CUDA device (:mod:`~easyssl.inference.device_decode`); ``"pil"``: never.
+        self.decode = "auto"
         #: The training config of a model loaded by :meth:`from_checkpoint` (None otherwise).
         self.config: dict[str, Any] | None = None
 
@@ -70,10 +74,12 @@ class Embedder:
         precision: str = "auto",
         batch_size: int | None = None,
         num_workers: int | None = None,
+        backbone: nn.Module | str | None = None,
     ) -> "Embedder":
-        """The model of an easyssl checkpoint (see :func:`~easyssl.inference.load_model`) with its evaluation transform."""
+        """The model of an easyssl checkpoint (see :func:`~easyssl.inference.load_model`, also for ``backbone``) with its
+        evaluation transform."""
         torch_device = resolve_device(device)
-        model, config = load_model(checkpoint, torch_device)
+        model, config = load_model(checkpoint, torch_device, backbone=backbone)
         channels_last = torch_device.type in ("cuda", "cpu")
         if channels_last:  # a model of our own: its weights may take the faster layout too
             model.to(memory_format=torch.channels_last)
@@ -86,6 +92,8 @@ class Embedder:
         """A loader over ``dataset`` (items ``(image, target, filename)``) in order; under ``torch.distributed``
         over this process's contiguous shard, so that the ranks' results concatenated are in order."""
         sampler = distributed.shard_range(len(dataset)) if distributed.is_distributed() else None  # type: ignore[arg-type]
+        if use_device_decode(dataset, self.device, self.decode):  # JPEGs decoded on the GPU (see device_decode)
+            return DeviceDecodedLoader(dataset, self.transform, self.device, self.batch_size, self.num_workers, sampler)  # type: ignore[return-value]
         return DataLoader(
             dataset, batch_size=self.batch_size, shuffle=False, sampler=sampler, num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda", collate_fn=MultiViewCollate(),

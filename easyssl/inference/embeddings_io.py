@@ -8,6 +8,12 @@ from typing import Sequence
 
 import numpy as np
 
+from easyssl.runtime.files import atomic_write
+
+#: How embeddings CSV files are opened: UTF-8, with file-name bytes that are not UTF-8 kept as they are
+#: (``surrogateescape``, as Python reads such names from the disk), and CSV's own line endings.
+CSV_TEXT = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
+
 
 def _check(embeddings: np.ndarray, labels: Sequence[int] | None, filenames: Sequence[str]) -> tuple[np.ndarray, list[int]]:
     embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -30,33 +36,29 @@ def save_embeddings(
       so float32 values round-trip exactly.
     * ``.npz``: ``embeddings`` (float32), ``labels`` (int64) and ``filenames`` arrays; compact and fast.
 
-    The file is written to a temporary name and renamed, so a crash never leaves half a file.
+    The file is written to a temporary name, fsync-ed and renamed (:func:`~easyssl.runtime.files.atomic_write`),
+    so a crash or a full disk never leaves half a file: the previous file stays as it was.
+    Filenames round-trip exactly, whatever they hold: commas, quotes and newlines are quoted
+    as CSV does, and bytes that are not UTF-8 (names read from disk with ``surrogateescape``)
+    are written back as the same bytes.
 
     Returns:
         The path written.
     """
     path = os.fspath(path)
     embeddings, labels = _check(embeddings, labels, filenames)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
     extension = os.path.splitext(path)[1].lower()
-    try:
-        if extension == ".npz":
-            with open(tmp, "wb") as handle:
-                np.savez(handle, embeddings=embeddings, labels=np.asarray(labels, dtype=np.int64), filenames=np.asarray(list(filenames), dtype=str))
-        elif extension == ".csv":
-            with open(tmp, "w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["filenames"] + [f"embedding_{i}" for i in range(embeddings.shape[1])] + ["labels"])
-                for name, row, label in zip(filenames, embeddings, labels):
-                    writer.writerow([name, *(f"{v:.9g}" for v in row.tolist()), label])
-        else:
-            raise ValueError(f"cannot save embeddings to {path!r}: use a .csv or .npz file name")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    if extension == ".npz":
+        with atomic_write(path, "wb") as handle:
+            np.savez(handle, embeddings=embeddings, labels=np.asarray(labels, dtype=np.int64), filenames=np.asarray(list(filenames), dtype=str))
+    elif extension == ".csv":
+        with atomic_write(path, "w", **CSV_TEXT) as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["filenames"] + [f"embedding_{i}" for i in range(embeddings.shape[1])] + ["labels"])
+            for name, row, label in zip(filenames, embeddings, labels):
+                writer.writerow([name, *(f"{v:.9g}" for v in row.tolist()), label])
+    else:
+        raise ValueError(f"cannot save embeddings to {path!r}: use a .csv or .npz file name")
     return path
 
 
@@ -75,7 +77,7 @@ def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, list[int], lis
             return data["embeddings"].astype(np.float32), data["labels"].astype(int).tolist(), data["filenames"].astype(str).tolist()
     if extension != ".csv":
         raise ValueError(f"cannot load embeddings from {path!r}: use a .csv or .npz file")
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, **CSV_TEXT) as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header or header[0] != "filenames" or header[-1] != "labels" or not all(

@@ -8,10 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
-
 from easyssl.data.collate import is_empty_batch
 from easyssl.runtime.device import autocast
+from easyssl.runtime.progress import progress_bar as make_bar
 
 
 def iter_embeddings(
@@ -37,7 +36,7 @@ def iter_embeddings(
     model.eval()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     try:
-        for batch in tqdm(dataloader, desc="embedding", disable=not progress_bar, dynamic_ncols=True):
+        for batch in make_bar(dataloader, desc="embedding", enabled=progress_bar):  # no \r bars in logs, no widget without ipywidgets
             if is_empty_batch(batch):
                 continue
             images, targets, names = batch

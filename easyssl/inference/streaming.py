@@ -16,9 +16,12 @@ import os
 import shutil
 import uuid
 import zipfile
-from typing import Sequence
+from typing import IO, Sequence
 
 import numpy as np
+
+from easyssl.inference.embeddings_io import CSV_TEXT
+from easyssl.runtime.files import atomic_write, output_error
 
 _ROWS_PER_CHUNK = 4096
 
@@ -110,8 +113,11 @@ class EmbeddingStreamWriter:
         return self.part.count
 
     def write(self, embeddings: np.ndarray, labels: Sequence[int], filenames: Sequence[str]) -> None:
-        """Append one batch."""
-        self.part.write(embeddings, labels, filenames)
+        """Append one batch (to this process's part files; a full disk raises an OSError naming the output)."""
+        try:
+            self.part.write(embeddings, labels, filenames)
+        except OSError as error:
+            raise output_error(self.path, error) from error
 
     def finish_part(self) -> dict[str, int | None]:
         """Close this process's part and return its summary (``count``, ``dim``, ``max_name``)."""
@@ -129,16 +135,14 @@ class EmbeddingStreamWriter:
         if len(dims) > 1:
             raise ValueError(f"the processes wrote embeddings of different dimensions: {sorted(dims)}")
         dim = dims.pop() if dims else 0
-        tmp = os.path.join(self.folder, f".tmp-{self.token}-{os.path.basename(self.path)}")
-        try:
+        try:  # temporary file, fsync, rename: a failure leaves any previous file at self.path as it was
             if self.format == ".npz":
-                _write_npz(tmp, parts, dim)
+                with atomic_write(self.path, "wb") as handle:
+                    _write_npz(handle, parts, dim)
             else:
-                _write_csv(tmp, parts, dim)
-            os.replace(tmp, self.path)
+                with atomic_write(self.path, "w", **CSV_TEXT) as handle:
+                    _write_csv(handle, parts, dim)
         finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
             for part in parts:
                 part.remove()
         return self.path
@@ -165,22 +169,22 @@ def _write_npy_header(handle, dtype: str, shape: tuple[int, ...]) -> None:
     np.lib.format.write_array_header_1_0(handle, {"descr": dtype, "fortran_order": False, "shape": shape})
 
 
-def _write_npz(path: str, parts: Sequence[_Part], dim: int) -> None:
+def _write_npz(handle: IO[bytes], parts: Sequence[_Part], dim: int) -> None:
     total = sum(p.count for p in parts)
     width = max([p.max_name for p in parts] + [1])
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        with archive.open("embeddings.npy", "w", force_zip64=True) as handle:
-            _write_npy_header(handle, "<f4", (total, dim))
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        with archive.open("embeddings.npy", "w", force_zip64=True) as member:
+            _write_npy_header(member, "<f4", (total, dim))
             for part in parts:
                 if part.count:
                     with open(part.paths()[0], "rb") as source:
-                        shutil.copyfileobj(source, handle, 1 << 20)
-        with archive.open("labels.npy", "w", force_zip64=True) as handle:
-            _write_npy_header(handle, "<i8", (total,))
+                        shutil.copyfileobj(source, member, 1 << 20)
+        with archive.open("labels.npy", "w", force_zip64=True) as member:
+            _write_npy_header(member, "<i8", (total,))
             for part in parts:
                 if part.count:
                     with open(part.paths()[1], "rb") as source:
-                        shutil.copyfileobj(source, handle, 1 << 20)
+                        shutil.copyfileobj(source, member, 1 << 20)
         with archive.open("filenames.npy", "w", force_zip64=True) as handle:
             _write_npy_header(handle, f"<U{width}", (total,))
             for part in parts:
@@ -197,23 +201,22 @@ def _write_npz(path: str, parts: Sequence[_Part], dim: int) -> None:
                         handle.write(np.asarray(chunk, dtype=f"<U{width}").tobytes())
 
 
-def _write_csv(path: str, parts: Sequence[_Part], dim: int) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["filenames"] + [f"embedding_{i}" for i in range(dim)] + ["labels"])
-        row_bytes = 4 * dim
-        for part in parts:
-            if not part.count:
-                continue
-            emb_path, lab_path, names_path = part.paths()
-            with open(emb_path, "rb") as emb, open(lab_path, "rb") as lab, open(names_path, encoding="utf-8") as names:
-                while True:
-                    rows = emb.read(row_bytes * _ROWS_PER_CHUNK) if row_bytes else b""
-                    n = len(rows) // row_bytes if row_bytes else 0
-                    if n == 0:
-                        break
-                    block = np.frombuffer(rows, dtype="<f4").reshape(n, dim)
-                    labels = np.frombuffer(lab.read(8 * n), dtype="<i8")
-                    for row, label in zip(block, labels):
-                        name = json.loads(names.readline())
-                        writer.writerow([name, *(f"{v:.9g}" for v in row.tolist()), int(label)])
+def _write_csv(handle: IO[str], parts: Sequence[_Part], dim: int) -> None:
+    writer = csv.writer(handle)
+    writer.writerow(["filenames"] + [f"embedding_{i}" for i in range(dim)] + ["labels"])
+    row_bytes = 4 * dim
+    for part in parts:
+        if not part.count:
+            continue
+        emb_path, lab_path, names_path = part.paths()
+        with open(emb_path, "rb") as emb, open(lab_path, "rb") as lab, open(names_path, encoding="utf-8") as names:
+            while True:
+                rows = emb.read(row_bytes * _ROWS_PER_CHUNK) if row_bytes else b""
+                n = len(rows) // row_bytes if row_bytes else 0
+                if n == 0:
+                    break
+                block = np.frombuffer(rows, dtype="<f4").reshape(n, dim)
+                labels = np.frombuffer(lab.read(8 * n), dtype="<i8")
+                for row, label in zip(block, labels):
+                    name = json.loads(names.readline())
+                    writer.writerow([name, *(f"{v:.9g}" for v in row.tolist()), int(label)])

@@ -41,9 +41,12 @@ from __future__ import annotations
 from typing import Any
 
 from easyssl.methods import barlowtwins, byol, dino, mae, moco, mocov3, nnclr, simclr, simsiam, swav, vicreg
-from easyssl.methods.base import BACKBONE_KEYS, Method
+from easyssl.methods.base import BACKBONE_KEYS, WEIGHTS_KEYS, Method
 from easyssl.nn.backbones import backbone as build_backbone
 from easyssl.nn.base import SSLModel
+from easyssl.nn.weights import load_backbone_weights
+from easyssl.runtime.log import logger
+from easyssl.runtime.suggest import METHOD_ALIASES, did_you_mean
 
 #: The methods by name, one line each.
 METHODS: dict[str, Method] = {
@@ -78,17 +81,25 @@ def get_method(name: str) -> Method:
     for known, method in METHODS.items():
         if known.replace("-", "").replace("_", "") == key:
             return method
-    raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(sorted(METHODS))}")
+    hint = did_you_mean(str(name), sorted(METHODS), METHOD_ALIASES)
+    raise ValueError(f"unknown method {name!r}{hint}; choose one of: {', '.join(sorted(METHODS))}")
 
 
-def build_model(method: str | Method, model_config: dict[str, Any], input_size: int | None = None) -> SSLModel:
-    """Build ``method``'s model from a model config (backbone keys plus the method's head keys)."""
+def build_model(method: str | Method, model_config: dict[str, Any], input_size: int | None = None, load_weights: bool = False) -> SSLModel:
+    """Build ``method``'s model from a model config (backbone keys plus the method's head keys).
+
+    ``load_weights``: start the backbone from ``model_config["weights"]`` (before the heads and
+    momentum copies are made from it); off when a checkpoint's weights replace them anyway.
+    """
     spec = method if isinstance(method, Method) else get_method(method)
     config = {**spec.model_defaults, **model_config}
     backbone_kwargs = {k: config.pop(k) for k in BACKBONE_KEYS if k in config}
+    weights, prefix = (config.pop(k, None) for k in WEIGHTS_KEYS)
     name = backbone_kwargs.pop("backbone", "resnet-18")
     net = build_backbone(name, input_size=input_size, **backbone_kwargs)
+    if weights and load_weights:
+        logger.info("backbone weights: %s", load_backbone_weights(net, weights, prefix or "auto"))
     return spec.model(net, **config)
 
 
-__all__ = ["BACKBONE_KEYS", "METHODS", "Method", "available_methods", "build_model", "get_method", "register_method"]
+__all__ = ["BACKBONE_KEYS", "WEIGHTS_KEYS", "METHODS", "Method", "available_methods", "build_model", "get_method", "register_method"]

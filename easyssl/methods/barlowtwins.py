@@ -9,7 +9,7 @@ from torch import nn
 
 from easyssl.loss import BarlowTwinsLoss
 from easyssl.methods.base import Method
-from easyssl.nn.base import SSLModel, TrainingProgress
+from easyssl.nn.base import SSLModel, TrainingProgress, backbone_num_features
 from easyssl.nn.projection_heads import BarlowTwinsProjectionHead
 from easyssl.transforms.byol import BYOL_VIEWS, BYOLTransform
 from easyssl.transforms.twins import batched_like
@@ -21,7 +21,8 @@ class BarlowTwins(SSLModel):
 
     Args:
         backbone: Module mapping images to ``(B, num_features)``.
-        num_features: Backbone output size (default: ``backbone.num_features``).
+        num_features: Backbone output size (default: ``backbone.num_features``, else found by one dry forward).
+        num_ftrs: LightlySSL's name for ``num_features``.
         hidden_dim: Hidden width of the projector (8192 in the paper; 2048 by default in easyssl).
         out_dim: Projection size (same).
 
@@ -36,9 +37,10 @@ class BarlowTwins(SSLModel):
 
     method = "barlowtwins"
 
-    def __init__(self, backbone: nn.Module, num_features: int | None = None, hidden_dim: int = 8192, out_dim: int = 8192) -> None:
+    def __init__(self, backbone: nn.Module, num_features: int | None = None, hidden_dim: int = 8192, out_dim: int = 8192,
+                 num_ftrs: int | None = None) -> None:
         super().__init__(backbone)
-        num_features = num_features or backbone.num_features
+        num_features = backbone_num_features(backbone, num_features or num_ftrs)
         self.projection_head = BarlowTwinsProjectionHead(num_features, hidden_dim, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

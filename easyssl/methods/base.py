@@ -11,6 +11,9 @@ from easyssl.nn.base import SSLModel
 
 #: Model-config keys that configure the backbone rather than the method's heads.
 BACKBONE_KEYS = ("backbone", "width", "small_input")
+#: Model-config keys of the weights a new run starts from (``model={"weights": "file.pth"}``, see
+#: :mod:`easyssl.nn.weights`): read when training starts, never when a checkpoint is loaded or resumed.
+WEIGHTS_KEYS = ("weights", "weights_prefix")
 
 
 @dataclass(frozen=True)

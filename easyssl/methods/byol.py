@@ -10,7 +10,7 @@ from torch import nn
 from easyssl.loss import NegativeCosineSimilarity
 from easyssl.methods.base import Method
 from easyssl.methods.presets import SGD
-from easyssl.nn.base import TrainingProgress
+from easyssl.nn.base import TrainingProgress, backbone_num_features
 from easyssl.nn.momentum import MomentumSSLModel
 from easyssl.nn.prediction_heads import BYOLPredictionHead
 from easyssl.nn.projection_heads import BYOLProjectionHead
@@ -32,7 +32,8 @@ class BYOL(MomentumSSLModel):
 
     Args:
         backbone: Module mapping images to ``(B, num_features)``.
-        num_features: Backbone output size (default: ``backbone.num_features``).
+        num_features: Backbone output size (default: ``backbone.num_features``, else found by one dry forward).
+        num_ftrs: LightlySSL's name for ``num_features``.
         hidden_dim: Hidden width of both heads (paper 4096; default ``2 * num_features``).
         out_dim: Projection size (256).
         pred_hidden_dim: Hidden width of the prediction head (default: ``hidden_dim``).
@@ -62,9 +63,10 @@ class BYOL(MomentumSSLModel):
         pred_hidden_dim: int | None = None,
         momentum: float = 0.99,
         momentum_end: float = 1.0,
+        num_ftrs: int | None = None,
     ) -> None:
         super().__init__(backbone)
-        num_features = num_features or backbone.num_features
+        num_features = backbone_num_features(backbone, num_features or num_ftrs)
         hidden_dim = hidden_dim or 2 * num_features
         self.projection_head = BYOLProjectionHead(num_features, hidden_dim, out_dim)
         self.prediction_head = BYOLPredictionHead(out_dim, pred_hidden_dim or hidden_dim, out_dim)

@@ -16,7 +16,7 @@ from torch import nn
 
 from easyssl.loss import DINOLoss
 from easyssl.methods.base import Method
-from easyssl.nn.base import TrainingProgress
+from easyssl.nn.base import TrainingProgress, backbone_num_features
 from easyssl.nn.momentum import MomentumSSLModel
 from easyssl.nn.multicrop import forward_grouped, frozen_at
 from easyssl.nn.projection_heads import DINOProjectionHead
@@ -95,7 +95,7 @@ class DINO(MomentumSSLModel):
         n_global_views: int = 2,
     ) -> None:
         super().__init__(backbone)
-        num_features = num_features or backbone.num_features
+        num_features = backbone_num_features(backbone, num_features)
         self.head = DINOProjectionHead(num_features, hidden_dim, bottleneck_dim, output_dim, batch_norm=batch_norm, norm_last_layer=norm_last_layer)
         self.make_momentum_copies(momentum, momentum_end)  # teacher_backbone, teacher_head
         self.output_dim = output_dim

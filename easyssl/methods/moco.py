@@ -15,7 +15,7 @@ from torch import nn
 from easyssl.loss import NTXentLoss
 from easyssl.methods.base import Method
 from easyssl.methods.presets import SGD
-from easyssl.nn.base import TrainingProgress
+from easyssl.nn.base import TrainingProgress, backbone_num_features
 from easyssl.nn.momentum import MomentumSSLModel
 from easyssl.nn.projection_heads import MoCoProjectionHead
 from easyssl.transforms.moco import MOCO_V2_VIEW, MoCoV2Transform
@@ -36,7 +36,8 @@ class MoCo(MomentumSSLModel):
 
     Args:
         backbone: Module mapping images to ``(B, num_features)``.
-        num_features: Backbone output size (default: ``backbone.num_features``).
+        num_features: Backbone output size (default: ``backbone.num_features``, else found by one dry forward).
+        num_ftrs: LightlySSL's name for ``num_features``.
         hidden_dim: Hidden width of the projection head (default: ``num_features``).
         out_dim: Projection size (128).
         num_layers: Linear layers in the head (2 in MoCo v2).
@@ -64,9 +65,10 @@ class MoCo(MomentumSSLModel):
         num_layers: int = 2,
         momentum: float = 0.996,
         momentum_end: float = 1.0,
+        num_ftrs: int | None = None,
     ) -> None:
         super().__init__(backbone)
-        num_features = num_features or backbone.num_features
+        num_features = backbone_num_features(backbone, num_features or num_ftrs)
         self.projection_head = MoCoProjectionHead(num_features, hidden_dim or num_features, out_dim, num_layers, batch_norm=False)
         self.make_momentum_copies(momentum, momentum_end)  # backbone_momentum, projection_head_momentum: the key encoder
 

@@ -10,7 +10,7 @@ from torch import nn
 from easyssl.loss import MoCoV3Loss
 from easyssl.methods.base import Method
 from easyssl.methods.presets import SGD
-from easyssl.nn.base import TrainingProgress
+from easyssl.nn.base import TrainingProgress, backbone_num_features
 from easyssl.nn.momentum import MomentumSSLModel
 from easyssl.nn.prediction_heads import MoCoV3PredictionHead
 from easyssl.nn.projection_heads import MoCoProjectionHead
@@ -61,7 +61,7 @@ class MoCoV3(MomentumSSLModel):
         momentum_end: float = 1.0,
     ) -> None:
         super().__init__(backbone)
-        num_features = num_features or backbone.num_features
+        num_features = backbone_num_features(backbone, num_features)
         hidden_dim = hidden_dim or 2 * num_features
         self.projection_head = MoCoProjectionHead(num_features, hidden_dim, out_dim, num_layers=3, batch_norm=True)
         self.prediction_head = MoCoV3PredictionHead(out_dim, pred_hidden_dim or hidden_dim, out_dim)

@@ -10,7 +10,7 @@ from torch import nn
 from easyssl.loss import NTXentLoss
 from easyssl.methods.base import Method
 from easyssl.methods.presets import SGD
-from easyssl.nn.base import SSLModel, TrainingProgress
+from easyssl.nn.base import SSLModel, TrainingProgress, backbone_num_features
 from easyssl.nn.prediction_heads import NNCLRPredictionHead
 from easyssl.nn.projection_heads import NNCLRProjectionHead
 from easyssl.nn.support_set import NNMemoryBankModule
@@ -30,7 +30,8 @@ class NNCLR(SSLModel):
 
     Args:
         backbone: Module mapping images to ``(B, num_features)``.
-        num_features: Backbone output size (default: ``backbone.num_features``).
+        num_features: Backbone output size (default: ``backbone.num_features``, else found by one dry forward).
+        num_ftrs: LightlySSL's name for ``num_features``.
         hidden_dim: Hidden width of the projection head (2048).
         out_dim: Projection size (256).
         pred_hidden_dim: Hidden width of the prediction head (paper 4096).
@@ -58,9 +59,10 @@ class NNCLR(SSLModel):
         out_dim: int = 256,
         pred_hidden_dim: int = 4096,
         support_set_size: int = 98304,
+        num_ftrs: int | None = None,
     ) -> None:
         super().__init__(backbone)
-        num_features = num_features or backbone.num_features
+        num_features = backbone_num_features(backbone, num_features or num_ftrs)
         self.projection_head = NNCLRProjectionHead(num_features, hidden_dim, out_dim)
         self.prediction_head = NNCLRPredictionHead(out_dim, pred_hidden_dim, out_dim)
         self.support_set = NNMemoryBankModule(support_set_size, out_dim)

@@ -9,7 +9,7 @@ from torch import nn
 
 from easyssl.loss import NTXentLoss
 from easyssl.methods.base import Method
-from easyssl.nn.base import SSLModel, TrainingProgress
+from easyssl.nn.base import SSLModel, TrainingProgress, backbone_num_features
 from easyssl.nn.projection_heads import SimCLRProjectionHead
 from easyssl.transforms.simclr import SIMCLR_VIEW, SimCLRTransform
 from easyssl.transforms.twins import batched_like
@@ -20,7 +20,8 @@ class SimCLR(SSLModel):
 
     Args:
         backbone: Module mapping images to ``(B, num_features)``.
-        num_features: Backbone output size (default: ``backbone.num_features``).
+        num_features: Backbone output size (default: ``backbone.num_features``, else found by one dry forward).
+        num_ftrs: LightlySSL's name for ``num_features``.
         hidden_dim: Projection head hidden width (default: ``num_features``).
         out_dim: Projection size.
         num_layers: Projection head depth (2 in SimCLR v1, 3 in v2).
@@ -37,10 +38,11 @@ class SimCLR(SSLModel):
     method = "simclr"
 
     def __init__(
-        self, backbone: nn.Module, num_features: int | None = None, hidden_dim: int | None = None, out_dim: int = 128, num_layers: int = 2
+        self, backbone: nn.Module, num_features: int | None = None, hidden_dim: int | None = None, out_dim: int = 128, num_layers: int = 2,
+        num_ftrs: int | None = None,
     ) -> None:
         super().__init__(backbone)
-        num_features = num_features or backbone.num_features
+        num_features = backbone_num_features(backbone, num_features or num_ftrs)
         self.projection_head = SimCLRProjectionHead(num_features, hidden_dim or num_features, out_dim, num_layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ from torch import nn
 from easyssl.loss import NegativeCosineSimilarity
 from easyssl.methods.base import Method
 from easyssl.methods.presets import SGD
-from easyssl.nn.base import SSLModel, TrainingProgress
+from easyssl.nn.base import SSLModel, TrainingProgress, backbone_num_features
 from easyssl.nn.prediction_heads import SimSiamPredictionHead
 from easyssl.nn.projection_heads import SimSiamProjectionHead
 from easyssl.transforms.moco import MOCO_V2_VIEW
@@ -28,7 +28,8 @@ class SimSiam(SSLModel):
 
     Args:
         backbone: Module mapping images to ``(B, num_features)``.
-        num_features: Backbone output size (default: ``backbone.num_features``).
+        num_features: Backbone output size (default: ``backbone.num_features``, else found by one dry forward).
+        num_ftrs: LightlySSL's name for ``num_features``.
         hidden_dim: Hidden width of the projection head (2048).
         out_dim: Projection size (2048).
         pred_hidden_dim: Bottleneck width of the prediction head (512).
@@ -54,9 +55,10 @@ class SimSiam(SSLModel):
         out_dim: int = 2048,
         pred_hidden_dim: int = 512,
         num_layers: int = 3,
+        num_ftrs: int | None = None,
     ) -> None:
         super().__init__(backbone)
-        num_features = num_features or backbone.num_features
+        num_features = backbone_num_features(backbone, num_features or num_ftrs)
         self.projection_head = SimSiamProjectionHead(num_features, hidden_dim, out_dim, num_layers)
         self.prediction_head = SimSiamPredictionHead(out_dim, pred_hidden_dim, out_dim)
 

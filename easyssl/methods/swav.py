@@ -11,7 +11,7 @@ from torch import nn
 from easyssl.loss import SwaVLoss
 from easyssl.methods.base import Method
 from easyssl.methods.presets import SGD
-from easyssl.nn.base import SSLModel, TrainingProgress
+from easyssl.nn.base import SSLModel, TrainingProgress, backbone_num_features
 from easyssl.nn.multicrop import forward_grouped, frozen_at
 from easyssl.nn.projection_heads import SwaVProjectionHead
 from easyssl.nn.prototypes import SwaVPrototypes
@@ -69,7 +69,7 @@ class SwaV(SSLModel):
         freeze_prototypes: float = 0.05,
     ) -> None:
         super().__init__(backbone)
-        num_features = num_features or backbone.num_features
+        num_features = backbone_num_features(backbone, num_features)
         if queue_length < 0:
             raise ValueError(f"queue_length must be >= 0, got {queue_length}")
         self.projection_head = SwaVProjectionHead(num_features, hidden_dim, out_dim)

@@ -9,7 +9,7 @@ from torch import nn
 
 from easyssl.loss import VICRegLoss
 from easyssl.methods.base import Method
-from easyssl.nn.base import SSLModel, TrainingProgress
+from easyssl.nn.base import SSLModel, TrainingProgress, backbone_num_features
 from easyssl.nn.projection_heads import VICRegProjectionHead
 from easyssl.transforms.byol import BYOL_VIEWS, BYOLTransform
 from easyssl.transforms.twins import batched_like
@@ -38,7 +38,7 @@ class VICReg(SSLModel):
 
     def __init__(self, backbone: nn.Module, num_features: int | None = None, hidden_dim: int = 8192, out_dim: int = 8192) -> None:
         super().__init__(backbone)
-        num_features = num_features or backbone.num_features
+        num_features = backbone_num_features(backbone, num_features)
         self.projection_head = VICRegProjectionHead(num_features, hidden_dim, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

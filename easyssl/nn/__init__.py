@@ -2,6 +2,9 @@
 
 * :mod:`easyssl.nn.backbones`: ``backbone(name)``, the registry, ResNets, ``SMALL_INPUT_MAX_SIZE``;
 * :mod:`easyssl.nn.vit`: Vision Transformers (in the registry from the start);
+* :mod:`easyssl.nn.external`: any ``nn.Module``, ``"timm/<name>"``, ``"torchvision/<name>"`` as backbones;
+  :mod:`easyssl.nn.features`: :func:`feature_dim`, the feature size by a dry forward;
+  :mod:`easyssl.nn.weights`: starting a backbone from a weights file or cached torchvision weights;
 * :mod:`easyssl.nn.mlp`, :mod:`~easyssl.nn.projection_heads`, :mod:`~easyssl.nn.prediction_heads`,
   :mod:`~easyssl.nn.prototypes`: heads by role;
 * :mod:`easyssl.nn.momentum`: momentum (EMA) encoders, :class:`MomentumSSLModel`;
@@ -20,6 +23,7 @@ from easyssl.nn.backbones import (
     register_vit_backbones,
 )
 from easyssl.nn.base import SSLModel, TrainingProgress
+from easyssl.nn.features import feature_dim, pool_features
 from easyssl.nn.mlp import ProjectionHead, layer_dims, mlp_blocks
 from easyssl.nn.momentum import (
     MomentumSSLModel,
@@ -58,6 +62,7 @@ __all__ = [
     "cosine_schedule",
     "deactivate_requires_grad",
     "DINOProjectionHead",
+    "feature_dim",
     "forward_grouped",
     "frozen_at",
     "frozen_parameter",
@@ -72,6 +77,7 @@ __all__ = [
     "NNCLRPredictionHead",
     "NNCLRProjectionHead",
     "NNMemoryBankModule",
+    "pool_features",
     "ProjectionHead",
     "register_backbone",
     "register_vit_backbones",

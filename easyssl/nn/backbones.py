@@ -15,7 +15,9 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from easyssl.nn.external import external_backbone, is_external_name
 from easyssl.nn.vit import VIT_BACKBONES
+from easyssl.runtime.suggest import did_you_mean
 
 #: ``name: (block, blocks per stage)`` of the ResNets (torchvision's layouts).
 RESNETS: dict[str, tuple[type[nn.Module], list[int]]] = {
@@ -48,6 +50,10 @@ class ResNet(nn.Module):
         in_channels: Channels of the input images.
         zero_init_residual: Zero-init the last BN of each block (helps large-batch training).
     """
+
+    #: torchvision's classifier, which this feature extractor lacks: a torchvision ResNet's weights file
+    #: loads with these keys ignored (``model={"weights": ...}``, see :mod:`easyssl.nn.weights`).
+    dropped_head = ("fc.",)
 
     def __init__(
         self,
@@ -171,10 +177,16 @@ def backbone(
 
     Returns:
         An ``nn.Module`` mapping ``(B, 3, H, W)`` to ``(B, num_features)``, with ``num_features`` set.
+
+    ``name`` may also be an ``nn.Module``, ``"timm/<name>"`` or ``"torchvision/<name>"``:
+    see :mod:`easyssl.nn.external` (wrapped, ``num_features`` found by a dry forward at ``input_size``).
     """
+    if is_external_name(name):  # modules, timm and torchvision models: easyssl.nn.external
+        return external_backbone(name, width=width, input_size=input_size, **kwargs)
     key = _normalise_name(name)
     if key not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(available_backbones())}")
+        hint = did_you_mean(str(name), available_backbones()) or f" (a timm or torchvision model? name it `timm/{name}` or `torchvision/{name}`)"
+        raise ValueError(f"unknown backbone {name!r}{hint}; choose one of: {', '.join(available_backbones())}")
     if small_input is None:
         small_input = input_size is not None and input_size <= SMALL_INPUT_MAX_SIZE
     factory = BACKBONES[key]

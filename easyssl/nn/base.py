@@ -8,6 +8,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from easyssl.nn.features import dry_forward
+
 
 @dataclass
 class TrainingProgress:
@@ -36,6 +38,20 @@ class TrainingProgress:
         if self.max_time:
             done = max(done, self.elapsed / self.max_time)
         return min(1.0, done)
+
+
+def backbone_num_features(backbone: nn.Module, given: int | None = None) -> int:
+    """The size of the features :meth:`SSLModel.embed` takes from ``backbone``: ``given`` (a model's
+    ``num_features``/``num_ftrs`` argument), else its ``num_features``, else, for a module without one
+    (LightlySSL's ``nn.Sequential(*list(torchvision.models.resnet18().children())[:-1])``), the size of its
+    flattened output on a dummy batch (:func:`~easyssl.nn.features.dry_forward`). A module without
+    ``num_features`` keeps the size as its ``num_features``, so that export and whitening read the same number."""
+    size = given or getattr(backbone, "num_features", None)
+    if not (isinstance(size, int) and size > 0):
+        size = int(torch.flatten(dry_forward(backbone), start_dim=1).shape[1])
+    if not hasattr(backbone, "num_features"):
+        backbone.num_features = int(size)
+    return int(size)
 
 
 class SSLModel(nn.Module):

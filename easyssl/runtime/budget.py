@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 from typing import Any
 
 
@@ -37,7 +38,12 @@ def parse_max_time(value: Any) -> float | None:
 
 
 class TimeBudget:
-    """A training-time budget with part of it set aside for work that follows training.
+    """A time budget counted on the wall clock from a start point, with part of it set aside for work that follows training.
+
+    The budget is what the caller of ``train_embedding_model(..., trainer={"max_time": T})`` waits: it
+    counts from the moment the call started (folder scan, model build, loader start-up and cache fill
+    included), not from the first training step, so the call returns close to ``T`` seconds later.
+    ``already`` carries the seconds an earlier, resumed run used.
 
     Args:
         max_time: Any value :func:`parse_max_time` accepts (None: no budget, never exhausted).
@@ -52,9 +58,20 @@ class TimeBudget:
     def __init__(self, max_time: Any = None) -> None:
         self.seconds = parse_max_time(max_time)
         self.reserved = 0.0
+        self.started_at = time.perf_counter()
+        self.already = 0.0
 
     def __bool__(self) -> bool:
         return self.seconds is not None
+
+    def begin(self, started_at: float | None = None, already: float = 0.0) -> None:
+        """Count from ``started_at`` (a ``time.perf_counter()`` value; default now), after ``already`` seconds of earlier runs."""
+        self.started_at = time.perf_counter() if started_at is None else float(started_at)
+        self.already = max(0.0, float(already))
+
+    def used(self) -> float:
+        """Seconds of the budget used so far: earlier runs' plus the wall time since :meth:`begin`."""
+        return self.already + time.perf_counter() - self.started_at
 
     def set_aside(self, seconds: float) -> None:
         """Keep ``seconds`` of the budget for what follows training (re-estimated as often as wanted)."""
@@ -65,6 +82,15 @@ class TimeBudget:
         """Elapsed training seconds at which training stops (infinite without a budget)."""
         return float("inf") if self.seconds is None else self.seconds - self.reserved
 
-    def exhausted(self, elapsed: float) -> bool:
-        """True once ``elapsed`` seconds of training reach the budget less what is set aside."""
-        return self.seconds is not None and elapsed >= self.stop_at
+    def exhausted(self, elapsed: float | None = None, upcoming: float = 0.0) -> bool:
+        """True once ``elapsed`` seconds (default: :meth:`used`), plus the ``upcoming`` seconds of the next step,
+        reach the budget less what is set aside: stopping before a step that would overrun keeps the end on time."""
+        if self.seconds is None:
+            return False
+        return (self.used() if elapsed is None else elapsed) + max(0.0, upcoming) >= self.stop_at
+
+    def deadline(self, keep: float = 0.0) -> float:
+        """The ``time.perf_counter()`` value at which the budget, less ``keep`` seconds, runs out (infinite without one)."""
+        if self.seconds is None:
+            return float("inf")
+        return self.started_at + self.seconds - self.already - max(0.0, keep)

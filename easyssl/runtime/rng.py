@@ -11,10 +11,15 @@ import torch
 
 
 def get_rng_state() -> dict[str, Any]:
-    """The state of the process's global generators: Python's ``random``, NumPy's legacy one, torch's CPU and CUDA ones."""
+    """The state of the process's global generators: Python's ``random``, NumPy's legacy one, torch's CPU and CUDA ones.
+
+    Every part is a tensor or a plain Python value (NumPy's key array is stored as an int64
+    tensor), so checkpoints holding it load with ``torch.load(..., weights_only=True)``.
+    """
+    name, key, position, has_gauss, cached = np.random.get_state()
     return {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": (name, torch.from_numpy(key.astype(np.int64)), int(position), int(has_gauss), float(cached)),
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }
@@ -25,7 +30,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if state.get("python") is not None:
         random.setstate(state["python"])
     if state.get("numpy") is not None:
-        np.random.set_state(state["numpy"])
+        name, key, *rest = state["numpy"]  # the key: an int64 tensor (or a NumPy array in older checkpoints)
+        key = key.cpu().numpy() if isinstance(key, torch.Tensor) else np.asarray(key)
+        np.random.set_state((name, key.astype(np.uint32), *rest))
     if state.get("torch") is not None:
         torch.set_rng_state(state["torch"].cpu())
     if state.get("cuda") is not None and torch.cuda.is_available():

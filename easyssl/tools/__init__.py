@@ -4,7 +4,8 @@
 * :mod:`easyssl.tools.selection`: :func:`select_diverse`, :func:`select_for_labeling`, :func:`uncertainty_scores`;
 * :mod:`easyssl.tools.evaluation`: :func:`knn_predict`, :func:`knn_accuracy`;
 * :mod:`easyssl.tools.export`: :func:`export_backbone`, :func:`load_backbone`, :func:`torchvision_model`;
-* :mod:`easyssl.tools.visualize` (drawing) and :mod:`easyssl.tools.projection` (PCA, colours, layout):
+* :mod:`easyssl.tools.visualize` (drawing), :mod:`easyssl.tools.manifold` (UMAP / t-SNE / PCA to 2-D) and
+  :mod:`easyssl.tools.projection` (colours, class names, layout, framing, thumbnail grid):
   :func:`plot_embeddings`, :func:`plot_nearest_neighbors`, :func:`pca_2d`;
 * :mod:`easyssl.tools.arrays`: the array checks and conversions the tools share.
 

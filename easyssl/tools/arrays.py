@@ -20,7 +20,10 @@ __all__ = [
     "as_matrix",
     "check_chunk_size",
     "check_int",
+    "drop_rows",
+    "matching_rows",
     "normalize_rows",
+    "own_rows",
     "resolve_device",
     "rows_to_torch",
 ]
@@ -84,3 +87,60 @@ def check_chunk_size(chunk_size: object) -> Optional[int]:
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     return int(chunk_size)
+
+
+def matching_rows(database: ArrayLike, queries: ArrayLike, chunk: int = 65536) -> list[list[int]]:
+    """For each query, the database rows exactly equal to it (same values in every column).
+
+    How ``nearest_neighbors(emb, emb[[0, 500]], exclude_self=True)`` recognises its queries
+    in the index. One pass over the database in chunks: a row can only equal a query when
+    its largest value, smallest value and the position of the largest are the query's (exact
+    and independent of summation order), and only such rows are compared value by value.
+    """
+    def rows(x: ArrayLike, s: int, e: int) -> np.ndarray:
+        r = x[s:e]
+        r = r.detach().cpu().numpy() if isinstance(r, torch.Tensor) else np.asarray(r)
+        return r.astype(np.float64) + 0.0  # + 0.0 makes -0.0 equal 0.0
+
+    def keys(x: np.ndarray) -> list[tuple[float, float, int]]:
+        return list(zip(x.max(axis=1).tolist(), x.min(axis=1).tolist(), x.argmax(axis=1).tolist()))
+
+    q = rows(queries, 0, queries.shape[0])
+    by_key: dict[tuple[float, float, int], list[int]] = {}
+    for i, key in enumerate(keys(q)):
+        by_key.setdefault(key, []).append(i)
+    q_max = np.unique(q.max(axis=1))
+    found: list[list[int]] = [[] for _ in range(q.shape[0])]
+    for s in range(0, database.shape[0], chunk):
+        d = rows(database, s, min(s + chunk, database.shape[0]))
+        candidates = np.flatnonzero(np.isin(d.max(axis=1), q_max))
+        for r, key in zip(candidates.tolist(), keys(d[candidates])):
+            for i in by_key.get(key, ()):
+                if np.array_equal(d[r], q[i]):
+                    found[i].append(s + r)
+    return found
+
+
+def own_rows(query_indices: object, num_queries: int, num_db: int) -> list[list[int]]:
+    """``query_indices`` (one database row per query, -1 for none) as lists of rows to leave out."""
+    try:
+        values = [int(v) for v in query_indices]  # type: ignore[union-attr]
+        ok = all(float(v) == int(v) for v in query_indices)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"query_indices must be a sequence of row numbers, got {query_indices!r}") from None
+    if not ok or len(values) != num_queries:
+        raise ValueError(f"query_indices must hold one integer row number per query ({num_queries}), got {len(values)} values")
+    bad = [v for v in values if not -1 <= v < num_db]
+    if bad:
+        raise ValueError(f"query_indices must be rows 0..{num_db - 1} of the embeddings (or -1: not in them), got {bad[0]}")
+    return [[v] if v >= 0 else [] for v in values]
+
+
+def drop_rows(idx: np.ndarray, sim: np.ndarray, excluded: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``k`` results of each row of a search that asked for a few extra, without the rows ``excluded[i]``."""
+    out_idx = np.empty((idx.shape[0], k), dtype=idx.dtype)
+    out_sim = np.empty((idx.shape[0], k), dtype=sim.dtype)
+    for i, rows in enumerate(excluded):
+        keep = ~np.isin(idx[i], rows) if rows else np.ones(idx.shape[1], dtype=bool)
+        out_idx[i], out_sim[i] = idx[i][keep][:k], sim[i][keep][:k]
+    return out_idx, out_sim

@@ -39,12 +39,15 @@ from torch import nn
 from easyssl.inference import load_model
 from easyssl.methods import BACKBONE_KEYS, get_method
 from easyssl.nn import RESNETS, ResNet, backbone as build_backbone
+from easyssl.runtime.checkpoint import safe_load
+from easyssl.runtime.files import atomic_save, atomic_write_bytes
+from easyssl.tools.safetensors_io import is_safetensors_file, read_safetensors, safetensors_bytes
 
 __all__ = ["export_backbone", "torchvision_model", "load_backbone", "backbone_from_checkpoint"]
 
 #: Value of the ``"format"`` key of files written with ``format="easyssl"``.
 BACKBONE_FORMAT = "easyssl-backbone-v1"
-_FORMATS = ("torchvision", "easyssl")
+_FORMATS = ("torchvision", "easyssl", "safetensors")
 _TORCHVISION_NAMES = {name: name.replace("-", "") for name in RESNETS}  # "resnet-18" -> "resnet18"
 
 
@@ -133,6 +136,10 @@ def export_backbone(checkpoint: Any, path: str | os.PathLike, format: str = "tor
             ``model.maxpool = nn.Identity()`` before loading, or use :func:`torchvision_model`.
             ``"easyssl"``: ``{"format", "args", "state_dict", "num_features"}``, for any
             backbone; :func:`load_backbone` rebuilds it (``easyssl.models.backbone(**args)``).
+            ``"safetensors"``: the same content as a ``.safetensors`` file (the weights as
+            tensors, the rest as JSON metadata), the format model hubs expect; needs the
+            ``safetensors`` package (``pip install easyssl[safetensors]``).
+            The file is written atomically (temporary file, fsync, rename).
 
     Raises:
         ValueError: ``format="torchvision"`` for a backbone torchvision does not have
@@ -150,7 +157,7 @@ def export_backbone(checkpoint: Any, path: str | os.PathLike, format: str = "tor
     if format == "torchvision":
         _torchvision_name(net, args)
         state: Any = _torchvision_state_dict(net)
-    else:
+    else:  # "easyssl" and "safetensors": the weights and the arguments that rebuild the backbone
         if not args:
             raise ValueError(
                 f"cannot tell how to rebuild a {type(net).__name__}: pass an easyssl checkpoint path so the "
@@ -162,21 +169,17 @@ def export_backbone(checkpoint: Any, path: str | os.PathLike, format: str = "tor
             "state_dict": OrderedDict((k, v.detach().clone().cpu()) for k, v in net.state_dict().items()),
             "num_features": int(getattr(net, "num_features", 0)),
         }
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    if format == "safetensors":
+        return atomic_write_bytes(path, safetensors_bytes(state))
+    return atomic_save(path, lambda handle: torch.save(state, handle))
 
 
 def load_backbone(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a backbone saved with ``export_backbone(..., format="easyssl")`` (in eval mode).
+    """Rebuild a backbone saved with ``export_backbone(..., format="easyssl")`` or ``format="safetensors"`` (in eval mode).
+
+    The file is read without running any code from it (``torch.load(..., weights_only=True)``,
+    or safetensors, which holds only tensors): a file that asks for anything else is refused
+    with :class:`~easyssl.runtime.checkpoint.CheckpointError`.
 
     Example:
         >>> net = load_backbone("backbone.pt")      # maps (B, 3, H, W) -> (B, net.num_features)
@@ -184,7 +187,10 @@ def load_backbone(path: str | os.PathLike, map_location: str | torch.device = "c
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"backbone file {path!r} does not exist")
-    state = torch.load(path, map_location=map_location, weights_only=False)
+    if is_safetensors_file(path):
+        state = read_safetensors(path, map_location)
+    else:
+        state = safe_load(path, map_location, what="backbone file")  # never runs code from the file
     if not isinstance(state, dict) or state.get("format") != BACKBONE_FORMAT:
         raise ValueError(
             f"{path!r} was not written by export_backbone(..., format='easyssl'); a torchvision-format file "

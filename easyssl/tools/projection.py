@@ -1,5 +1,6 @@
-"""Where each point of an embedding plot goes: PCA to 2-D, class colours, the plot's layout and pixel positions.
+"""Where each point of an embedding plot goes: class colours and names, the plot's layout, its framing and pixels.
 
+:mod:`easyssl.tools.manifold` makes the 2-D points (UMAP, t-SNE or PCA);
 :mod:`easyssl.tools.visualize` draws with these; tests use :func:`pixel_positions` to find the
 pixel of every point.
 """
@@ -7,16 +8,20 @@ pixel of every point.
 from __future__ import annotations
 
 import colorsys
+import os
+from functools import lru_cache
 from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from easyssl.tools.arrays import ArrayLike, as_matrix
+from easyssl.data.scan import list_image_folder
+from easyssl.tools.arrays import ArrayLike
+from easyssl.tools.manifold import pca_2d, project_2d
 
-__all__ = ["PALETTE", "UNLABELED_COLOR", "check_size", "palette_color", "pca_2d", "pixel_positions", "plot_layout",
-           "prepare_labels", "to_pixels"]
+__all__ = ["PALETTE", "UNLABELED_COLOR", "check_size", "dataset_class_names", "folder_class_names", "font_size", "frame_bounds", "grid_snap",
+           "load_font", "map_points", "palette_color", "pca_2d", "pixel_positions", "plot_layout", "prepare_labels", "to_pixels"]
 
 RGB = tuple[int, int, int]
 
@@ -47,58 +52,6 @@ def palette_color(i: int) -> RGB:
     hue = (i * 0.618033988749895) % 1.0  # golden-ratio hue steps stay distinct
     r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 0.85)
     return (round(r * 255), round(g * 255), round(b * 255))
-
-
-def pca_2d(embeddings: ArrayLike) -> np.ndarray:
-    """Project embeddings onto their first two principal components.
-
-    The data is centred and the principal axes are taken from the SVD of
-    the (D x D) covariance, accumulated in float64 over row chunks (so no
-    float64 copy of a large array is made). Each axis' sign is fixed so its
-    largest-magnitude loading is positive, making the result deterministic.
-    Missing components (``D == 1`` or rank < 2) are filled with zeros.
-
-    Args:
-        embeddings: Array of shape ``(N, D)`` (numpy array or torch tensor).
-
-    Returns:
-        float64 array of shape ``(N, 2)``.
-
-    Raises:
-        ValueError: Not a non-empty 2-D array, or non-finite values.
-
-    Example:
-        >>> x = np.array([[0, 5, 0], [2, 5, 0], [4, 5, 0]], dtype=np.float32)
-        >>> pca_2d(x)[:, 0].round(2).tolist()  # second column is all zero here
-        [-2.0, 0.0, 2.0]
-    """
-    x = as_matrix(embeddings, "embeddings")
-    if isinstance(x, torch.Tensor):
-        x = x.cpu().numpy()
-    num, dim = x.shape
-    step = max(1, (8 * 1024 * 1024) // dim)
-    total = np.zeros(dim, dtype=np.float64)
-    for s in range(0, num, step):
-        chunk = np.asarray(x[s : s + step], dtype=np.float64)
-        if not np.isfinite(chunk).all():
-            raise ValueError("embeddings contains NaN or infinite values")
-        total += chunk.sum(axis=0)
-    mean = total / num
-    cov = np.zeros((dim, dim), dtype=np.float64)
-    for s in range(0, num, step):
-        chunk = np.asarray(x[s : s + step], dtype=np.float64) - mean
-        cov += chunk.T @ chunk
-    u, sv, _ = np.linalg.svd(cov, hermitian=True)
-    components = np.zeros((dim, 2), dtype=np.float64)
-    for j in range(min(2, dim)):
-        if sv[j] <= 1e-12 * max(float(sv[0]), 1e-300):
-            continue  # no variance along this axis
-        axis = u[:, j]
-        components[:, j] = axis if axis[np.argmax(np.abs(axis))] > 0 else -axis
-    out = np.empty((num, 2), dtype=np.float64)
-    for s in range(0, num, step):
-        out[s : s + step] = (np.asarray(x[s : s + step], dtype=np.float64) - mean) @ components
-    return out
 
 
 def check_size(size: object) -> tuple[int, int]:
@@ -142,13 +95,61 @@ def prepare_labels(
     return inverse.reshape(-1), legend, colors
 
 
+def folder_class_names(labels: Sequence[int], filenames: Sequence[str]) -> Optional[dict[int, str]]:
+    """``label -> class folder`` when every label's files share one top-level folder, else ``None``.
+
+    ``embed_images`` and the embeddings files give integer labels and filenames relative to
+    the image folder (``"cat/001.jpg"``); the folder names are the class names, the same in
+    Python (``plot_embeddings(..., filenames=...)``) as on the command line (``easyssl plot``).
+    """
+    names: dict[int, str] = {}
+    for label, name in zip(labels, filenames):
+        name = os.fspath(name).replace("\\", "/")
+        while name.startswith("./"):
+            name = name[2:]
+        if "/" not in name:
+            return None
+        folder = name.split("/", 1)[0]
+        if names.setdefault(int(label), folder) != folder:
+            return None
+    return names
+
+
+def dataset_class_names(input_dir: Union[str, "os.PathLike[str]"]) -> list[str]:
+    """The class names of an image folder in label order (sorted sub-folder names, as the datasets number them)."""
+    return list_image_folder(input_dir)[2]
+
+
+def font_size(size: tuple[int, int]) -> int:
+    """Text height for a plot of ``size``: about 1/48 of its shorter side, at least 11 px."""
+    return max(11, round(min(size) / 48))
+
+
+@lru_cache(maxsize=16)
+def load_font(size: int) -> ImageFont.ImageFont:
+    """A scalable font of ``size`` px: DejaVu Sans (or Arial) when installed, else Pillow's own
+    (``load_default(size=...)``, Pillow >= 10.1 with FreeType), else Pillow's small bitmap font."""
+    for name in ("DejaVuSans.ttf", "Arial.ttf", "arial.ttf", "Helvetica.ttc"):
+        try:
+            return ImageFont.truetype(name, size)
+        except (OSError, ImportError):
+            continue
+    try:
+        return ImageFont.load_default(size=size)  # type: ignore[call-arg]
+    except (TypeError, OSError, ImportError):  # old Pillow or no FreeType
+        return ImageFont.load_default()
+
+
 def plot_layout(
     size: tuple[int, int], title: Optional[str], legend: list[tuple[str, RGB]], font: ImageFont.ImageFont
 ) -> dict:
-    """Margins, line height, the axes box ``(left, top, right, bottom)`` and the legend's width of a plot of ``size``."""
+    """Margins, line height, the axes box ``(left, top, right, bottom)`` and the legend's width of a plot of ``size``.
+
+    One text line is kept under the box for the caption (the map's method, clamped outliers).
+    """
     w, h = size
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    margin = max(8, round(0.04 * min(w, h)))
+    margin = max(8, round(0.03 * min(w, h)))
     line_h = max(10, draw.textbbox((0, 0), "Ag", font=font)[3]) + 4
     title_h = line_h + 4 if title else 0
     legend_w = 0
@@ -156,18 +157,39 @@ def plot_layout(
         swatch = line_h - 4
         text_w = max(draw.textlength(name, font=font) for name, _ in legend)
         legend_w = min(int(text_w) + swatch + 14, int(0.35 * w))
-    box = (margin, margin + title_h, w - margin - legend_w - 1, h - margin - 1)
+    box = (margin, margin + title_h, w - margin - legend_w - 1, h - margin - line_h - 1)
     if box[2] - box[0] < 20 or box[3] - box[1] < 20:
         raise ValueError(f"size {size} is too small for the plot with this title/legend")
     return {"margin": margin, "line_h": line_h, "box": box, "legend_w": legend_w}
 
 
-def to_pixels(xy: np.ndarray, box: tuple[int, int, int, int], pad: int) -> np.ndarray:
-    """Map 2-D points into ``box`` with equal x/y scale (y up), integer pixels."""
+def frame_bounds(xy: np.ndarray, percentiles: tuple[float, float] = (1.0, 99.0), margin: float = 0.08) -> np.ndarray:
+    """The part of the plane a map shows: ``[[xmin, ymin], [xmax, ymax]]``.
+
+    The 1st to 99th percentile of each axis, widened by ``margin`` of that span (never past
+    the data), so a few far-out points do not squeeze every other point into a corner; the
+    points outside are drawn on the border (:func:`to_pixels`) and marked. Below 20 points
+    every point is inside.
+    """
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    if xy.shape[0] < 20:
+        return np.stack([lo, hi])
+    p_lo, p_hi = np.percentile(xy, percentiles, axis=0, method="nearest")  # a real point, not a blend with an outlier
+    span = p_hi - p_lo
+    return np.stack([np.maximum(p_lo - margin * span, lo), np.minimum(p_hi + margin * span, hi)])
+
+
+def to_pixels(xy: np.ndarray, box: tuple[int, int, int, int], pad: int, bounds: Optional[np.ndarray] = None) -> np.ndarray:
+    """Map 2-D points into ``box`` with equal x/y scale (y up), integer pixels.
+
+    ``bounds`` (from :func:`frame_bounds`; default: all points) fills the box; points outside
+    it are clamped to its edge.
+    """
     left, top, right, bottom = box
     inner_w = max(1, right - left - 2 * pad)
     inner_h = max(1, bottom - top - 2 * pad)
-    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    lo, hi = (xy.min(axis=0), xy.max(axis=0)) if bounds is None else (bounds[0], bounds[1])
+    xy = np.clip(xy, lo, hi)
     span = hi - lo
     largest = max(span[0] / inner_w, span[1] / inner_h)
     scale = 1.0 / largest if largest > 0 else 0.0
@@ -178,6 +200,55 @@ def to_pixels(xy: np.ndarray, box: tuple[int, int, int, int], pad: int) -> np.nd
     return np.stack([px, py], axis=1).astype(np.int64)
 
 
+def grid_snap(pixels: np.ndarray, box: tuple[int, int, int, int], cell: int) -> tuple[np.ndarray, np.ndarray]:
+    """Thumbnail places that never overlap: the box is cut into ``cell`` px squares and each
+    square holding points shows one of them, the one nearest the square's centre.
+
+    Returns:
+        ``(indices, corners)``: the points that get a thumbnail and the top-left pixel of
+        each one's square (int64 ``(M,)`` and ``(M, 2)``), in row-major order of the squares.
+    """
+    left, top, right, bottom = box
+    cols, rows = max(1, (right - left) // cell), max(1, (bottom - top) // cell)
+    x0 = left + ((right - left) - cols * cell) // 2  # centre the grid in the box
+    y0 = top + ((bottom - top) - rows * cell) // 2
+    gx = np.clip((pixels[:, 0] - x0) // cell, 0, cols - 1)
+    gy = np.clip((pixels[:, 1] - y0) // cell, 0, rows - 1)
+    centre = np.stack([x0 + gx * cell + cell / 2, y0 + gy * cell + cell / 2], axis=1)
+    dist = ((pixels - centre) ** 2).sum(axis=1)
+    square = gy * cols + gx
+    order = np.lexsort((np.arange(len(pixels)), dist, square))  # by square, nearest first, then index
+    first = order[np.concatenate([[True], square[order][1:] != square[order][:-1]])] if len(order) else order
+    corners = np.stack([x0 + gx[first] * cell, y0 + gy[first] * cell], axis=1)
+    return first.astype(np.int64), corners.astype(np.int64)
+
+
+def map_points(
+    embeddings: ArrayLike,
+    labels: Optional[ArrayLike] = None,
+    *,
+    size: tuple[int, int] = (800, 800),
+    point_radius: int = 3,
+    title: Optional[str] = None,
+    class_names: Optional[Union[Sequence[str], Mapping]] = None,
+    method: str = "auto",
+    pad: Optional[int] = None,
+) -> dict:
+    """Everything :func:`~easyssl.tools.visualize.plot_embeddings` places: the method used, the
+    font, layout, legend and colours, each point's pixel and whether it was clamped to the border."""
+    size = check_size(size)
+    prepare_labels(labels, len(embeddings), class_names)  # a wrong label count fails before the (slow) projection
+    xy, used = project_2d(embeddings, method)
+    color_index, legend, colors = prepare_labels(labels, xy.shape[0], class_names)
+    font = load_font(font_size(size))
+    layout = plot_layout(size, title, legend, font)
+    bounds = frame_bounds(xy)
+    outside = ((xy < bounds[0]) | (xy > bounds[1])).any(axis=1)
+    pixels = to_pixels(xy, layout["box"], int(point_radius) + 3 if pad is None else pad, bounds)
+    return {"method": used, "font": font, "layout": layout, "legend": legend, "colors": colors,
+            "color_index": color_index, "pixels": pixels, "outside": outside, "size": size}
+
+
 def pixel_positions(
     embeddings: ArrayLike,
     labels: Optional[ArrayLike] = None,
@@ -186,9 +257,8 @@ def pixel_positions(
     point_radius: int = 3,
     title: Optional[str] = None,
     class_names: Optional[Union[Sequence[str], Mapping]] = None,
+    method: str = "auto",
 ) -> np.ndarray:
-    """Pixel centre of every point as drawn by :func:`plot_embeddings` (same arguments)."""
-    xy = pca_2d(embeddings)
-    _, legend, _ = prepare_labels(labels, xy.shape[0], class_names)
-    layout = plot_layout(check_size(size), title, legend, ImageFont.load_default())
-    return to_pixels(xy, layout["box"], int(point_radius) + 3)
+    """Pixel centre of every point as drawn by :func:`plot_embeddings` (same arguments; points, not thumbnails)."""
+    return map_points(embeddings, labels, size=size, point_radius=point_radius, title=title,
+                      class_names=class_names, method=method)["pixels"]

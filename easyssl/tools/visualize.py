@@ -1,9 +1,10 @@
-"""Pictures of embeddings: a 2-D PCA scatter plot and a nearest-neighbour grid.
+"""Pictures of embeddings: a 2-D map (UMAP, t-SNE or PCA; dots or thumbnails) and a nearest-neighbour grid.
 
-Only pillow and numpy are needed (matplotlib is *not* required). Both plot
+Only pillow and numpy are needed (matplotlib is *not* required; umap-learn / scikit-learn
+make better maps when installed). Both plot
 functions write a PNG and return its path. Images are read as everywhere in easyssl
 (:func:`easyssl.data.load_image`, :func:`easyssl.data.to_rgb`); where the points go is
-computed in :mod:`easyssl.tools.projection`.
+computed in :mod:`easyssl.tools.projection` and :mod:`easyssl.tools.manifold`.
 
 Example:
     >>> import numpy as np, tempfile, os
@@ -25,19 +26,23 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from easyssl.data.images import load_image, to_rgb
+from easyssl.runtime.files import atomic_save
 from easyssl.tools.arrays import ArrayLike
+from easyssl.tools.picture import Picture
+from easyssl.tools.manifold import MAP_NAMES, MIN_POINTS_NONLINEAR, resolve_map_method
 from easyssl.tools.projection import (
     PALETTE,
     RGB,
     UNLABELED_COLOR,
-    check_size,
+    dataset_class_names,
+    folder_class_names,
+    grid_snap,
+    load_font,
+    map_points,
     pca_2d,
-    plot_layout,
-    prepare_labels,
-    to_pixels,
 )
 
-__all__ = ["pca_2d", "plot_embeddings", "plot_nearest_neighbors", "PALETTE", "QUERY_FRAME_COLOR", "UNLABELED_COLOR"]
+__all__ = ["map_caption", "pca_2d", "plot_embeddings", "plot_nearest_neighbors", "PALETTE", "QUERY_FRAME_COLOR", "UNLABELED_COLOR"]
 
 ImageLike = Union[str, "os.PathLike[str]", Image.Image]
 
@@ -47,6 +52,7 @@ _BACKGROUND: RGB = (255, 255, 255)
 _LETTERBOX: RGB = (235, 235, 235)
 _INK: RGB = (0, 0, 0)
 _CAPTION_H = 14
+_CAPTION_INK: RGB = (90, 90, 90)
 
 
 def _rgb(image: ImageLike) -> Image.Image:
@@ -87,14 +93,37 @@ def plot_embeddings(
     point_radius: int = 3,
     title: Optional[str] = None,
     class_names: Optional[Union[Sequence[str], Mapping]] = None,
+    method: str = "auto",
+    filenames: Optional[Sequence[str]] = None,
+    input_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
+    thumbnails: bool = False,
+    images: Optional[Sequence[ImageLike]] = None,
+    thumb_size: Optional[int] = None,
 ) -> str:
-    """Save a 2-D PCA scatter plot of the embeddings as a PNG (pillow only).
+    """Save a 2-D map of the embeddings as a PNG (pillow only; UMAP / t-SNE when installed).
 
-    Points are projected with :func:`pca_2d` (equal scale on both axes) and
-    drawn inside an axes box on a white background. With ``labels`` each
-    class gets a fixed colour (integer label ``c`` in ``0..19`` always uses
-    ``PALETTE[c]``; other labels use palette colours in sorted order) and a
-    legend lists the classes; without labels all points are grey.
+    ``method`` makes the 2-D positions (:func:`~easyssl.tools.manifold.project_2d`):
+    ``"umap"`` (needs ``umap-learn``), ``"tsne"`` (needs ``scikit-learn``), ``"pca"``, or
+    ``"auto"`` (the default): UMAP when umap-learn is installed, else t-SNE when
+    scikit-learn is, else PCA (``pip install "easyssl[maps]"`` installs both). The caption
+    under the map says which was used. UMAP and t-SNE keep neighbours together; PCA of
+    whitened embeddings shows near-arbitrary directions.
+
+    The map frames the 1st-99th percentile of the points (plus a margin), so a few outliers
+    do not squeeze the rest into a corner; points beyond it are drawn on the border, outlined
+    in black, and counted in the caption. Text is scaled to the picture (DejaVu Sans when
+    installed). With ``labels`` each class gets a fixed colour (integer label ``c`` in
+    ``0..19`` always uses ``PALETTE[c]``; other labels use palette colours in sorted order)
+    and a legend names the classes; without labels all points are grey.
+
+    Class names, first found: ``class_names``; the class folders of ``filenames`` (as
+    ``embed_images`` returns them, e.g. ``"cat/001.jpg"``: the same names ``easyssl plot``
+    shows); the sub-folders of ``input_dir``; else the labels themselves.
+
+    With ``thumbnails=True`` the images are drawn at their places: the map is cut into
+    ``thumb_size`` squares and each square holding points shows the image nearest its centre
+    (framed in its class colour), so thumbnails never overlap. The images are ``images``
+    (paths or PIL images, one per row), else ``input_dir`` joined with ``filenames``.
 
     Args:
         embeddings: Array of shape ``(N, D)``.
@@ -104,49 +133,76 @@ def plot_embeddings(
         point_radius: Radius of each point in pixels (0 draws single pixels).
         title: Optional title drawn above the plot.
         class_names: Legend names, either a sequence indexed by integer label
-            or a mapping ``label -> name``. Default: the labels themselves.
+            or a mapping ``label -> name``.
+        method: ``"auto"``, ``"umap"``, ``"tsne"`` or ``"pca"`` (see above).
+        filenames: The rows' filenames relative to the image folder (``embed_images``' third result).
+        input_dir: The folder the embeddings were made from.
+        thumbnails: Draw the images instead of dots where there is room.
+        images: The rows' images for ``thumbnails`` (default: ``input_dir`` / ``filenames``).
+        thumb_size: Thumbnail side in pixels (default: 1/16 of the shorter side, at least 24).
 
     Returns:
         ``path`` as a string.
 
     Raises:
         ValueError: Bad embeddings, labels of the wrong length, a too small
-            ``size`` or negative ``point_radius``.
+            ``size``, negative ``point_radius``, an unknown ``method``, or
+            ``thumbnails`` without images.
+        ImportError: ``method="umap"`` or ``"tsne"`` without its package.
 
     Example:
         >>> emb = np.random.default_rng(1).normal(size=(50, 8))
         >>> import tempfile, os
         >>> p = plot_embeddings(emb, np.arange(50) % 3, os.path.join(tempfile.mkdtemp(), "e.png"),
-        ...                     size=(300, 200), title="demo", class_names=["cat", "dog", "car"])
+        ...                     size=(300, 200), title="demo", class_names=["cat", "dog", "car"], method="pca")
         >>> Image.open(p).size
         (300, 200)
     """
-    size = check_size(size)
     if isinstance(point_radius, bool) or not isinstance(point_radius, (int, np.integer)) or point_radius < 0:
         raise ValueError(f"point_radius must be a non-negative integer, got {point_radius!r}")
-    xy = pca_2d(embeddings)
-    color_index, legend, colors = prepare_labels(labels, xy.shape[0], class_names)
-    font = ImageFont.load_default()
-    layout = plot_layout(size, title, legend, font)
-    box = layout["box"]
-    pixels = to_pixels(xy, box, int(point_radius) + 3)
+    thumbs = _thumbnail_sources(embeddings, images, input_dir, filenames) if thumbnails else None
+    if class_names is None and labels is not None:
+        lab = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+        if filenames is not None and lab.dtype.kind in "iu" and len(filenames) == len(lab):
+            class_names = folder_class_names(lab.tolist(), filenames)
+        if class_names is None and input_dir is not None:
+            class_names = dataset_class_names(input_dir) or None
+    placed = map_points(embeddings, labels, size=size, point_radius=point_radius, title=title,
+                        class_names=class_names, method=method)
+    size, font, layout, pixels = placed["size"], placed["font"], placed["layout"], placed["pixels"]
+    box, colors, color_index = layout["box"], placed["colors"], placed["color_index"]
 
     img = Image.new("RGB", size, _BACKGROUND)
     draw = ImageDraw.Draw(img)
     draw.rectangle(box, outline=_INK, width=1)
     r = int(point_radius)
-    for i, (x, y) in enumerate(pixels.tolist()):
+    outside = placed["outside"]
+    dots = [] if thumbs is not None else np.argsort(outside, kind="stable").tolist()  # outliers last, on top
+    for i in dots:  # (with thumbnails every point's grid square shows an image instead)
+        x, y = pixels[i].tolist()
         color = colors[0] if color_index is None else colors[color_index[i]]
-        if r == 0:
+        if outside[i]:
+            m = max(r, 2) + 1
+            draw.polygon([(x, y - m), (x + m, y), (x, y + m), (x - m, y)], fill=color, outline=_INK)
+        elif r == 0:
             draw.point((x, y), fill=color)
         else:
             draw.ellipse((x - r, y - r, x + r, y + r), fill=color)
+    if thumbs is not None:
+        cell = int(thumb_size) if thumb_size is not None else max(24, min(size) // 16)
+        if cell < 8:
+            raise ValueError(f"thumb_size must be at least 8, got {thumb_size!r}")
+        for i, (x0, y0) in zip(*grid_snap(pixels, box, cell)):
+            frame = colors[0] if color_index is None else colors[color_index[i]]
+            draw.rectangle((x0, y0, x0 + cell - 1, y0 + cell - 1), fill=frame)
+            img.paste(_letterbox(_rgb(thumbs[i]), cell - 4), (int(x0) + 2, int(y0) + 2))
 
     margin, line_h = layout["margin"], layout["line_h"]
     if title:
         text = _fit_text(draw, str(title), font, size[0] - 2 * margin)
         tw = draw.textlength(text, font=font)
         draw.text(((size[0] - tw) / 2, margin), text, fill=_INK, font=font)
+    legend = placed["legend"]
     if legend:
         x0 = box[2] + 10
         swatch = line_h - 4
@@ -160,18 +216,52 @@ def plot_embeddings(
         if len(shown) < len(legend):
             y = box[1] + len(shown) * line_h
             draw.text((x0, y + 1), f"+{len(legend) - len(shown)} more", fill=_INK, font=font)
-    draw.text((box[0] + 3, box[3] - line_h), "PC1 / PC2", fill=(150, 150, 150), font=font)
+    caption = map_caption(placed["method"], method, int(outside.sum()), len(pixels))
+    draw.text((box[0], box[3] + 3), _fit_text(draw, caption, font, size[0] - 2 * margin), fill=_CAPTION_INK, font=font)
 
     return _save(img, path)
 
 
+def map_caption(used: str, asked: str, outliers: int = 0, num_points: int = 0) -> str:
+    """The line under a map: the method, why ``"auto"`` chose it, and how many outliers sit on the border."""
+    text = MAP_NAMES[used]
+    if asked == "auto":
+        if used != "pca":
+            why = {"umap": "umap-learn installed", "tsne": "scikit-learn installed, umap-learn not"}[used]
+        elif num_points and num_points < MIN_POINTS_NONLINEAR:
+            why = "too few points for UMAP / t-SNE"
+        elif resolve_map_method("auto") == "pca":
+            why = "install umap-learn or scikit-learn for UMAP / t-SNE"
+        else:
+            why = f"{num_points} points, more than UMAP / t-SNE take by default; pass method="
+        text += f" (auto: {why})"
+    elif asked != used:
+        text += f" ({MAP_NAMES[asked]} needs more points)"
+    if outliers:
+        text += f"; {outliers} outlier{'s' if outliers > 1 else ''} on the border, outlined"
+    return text
+
+
+def _thumbnail_sources(
+    embeddings: ArrayLike, images: Optional[Sequence[ImageLike]], input_dir: Optional[Union[str, "os.PathLike[str]"]],
+    filenames: Optional[Sequence[str]],
+) -> list:
+    """One image (path or PIL image) per embedding row, for ``thumbnails=True``."""
+    num = len(embeddings)
+    if images is None:
+        if input_dir is None or filenames is None:
+            raise ValueError("thumbnails=True needs the images: pass images=[...] (one per row), "
+                             "or input_dir= and filenames= (as embed_images returns them)")
+        images = [os.path.join(os.fspath(input_dir), f) for f in filenames]
+    if isinstance(images, (str, os.PathLike, Image.Image)) or len(images) != num:
+        raise ValueError(f"images must be a sequence with one image per embedding ({num})")
+    return list(images)
+
+
 def _save(img: Image.Image, path: Union[str, "os.PathLike[str]"]) -> str:
-    path = os.fspath(path)
-    parent = os.path.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    img.save(path, format="PNG")
-    return path
+    """Write the picture atomically (temporary file, fsync, rename): a failure leaves any previous picture intact."""
+    # A Picture is the path string itself, and shows the image when a notebook cell ends with it (tools/picture.py).
+    return Picture(atomic_save(path, lambda handle: img.save(handle, format="PNG")))
 
 
 def plot_nearest_neighbors(
@@ -269,7 +359,7 @@ def plot_nearest_neighbors(
     height = num_q * (t + b + caption_h) + b
     img = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(img)
-    font = ImageFont.load_default()
+    font = load_font(11)  # fits the 14 px caption line; scalable, unlike Pillow's bitmap default
 
     for row in range(num_q):
         y0 = b + row * (t + b + caption_h)

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from easyssl.runtime.rng import get_rng_state, set_rng_state
+from easyssl.train.compat import view_settings
 from easyssl.version import __version__
 
 
@@ -27,6 +28,7 @@ def training_state(trainer: Any, epochs_done: int) -> dict[str, Any]:
         "easyssl_version": __version__,
         "method": getattr(trainer.model, "method", ""),
         "config": trainer.config,
+        "views": view_settings(trainer),  # a trainer built by hand (no config): the input size and normalisation to embed with
         "model": trainer.model.state_dict(),
         "criterion": trainer.criterion.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),

@@ -12,23 +12,25 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from easyssl.data.collate import is_empty_batch
 from easyssl.inference.loop import embed_with
 from easyssl.nn import SSLModel, TrainingProgress
 from easyssl.runtime import distributed
 from easyssl.runtime.budget import TimeBudget
-from easyssl.runtime.checkpoint import load_checkpoint, save_checkpoint
+from easyssl.runtime.checkpoint import LAST_CHECKPOINT, load_checkpoint, save_checkpoint
 from easyssl.runtime.device import autocast, resolve_device, resolve_precision
 from easyssl.runtime.log import logger
 from easyssl.runtime.rng import RandomStreams
-from easyssl.train.optim import WarmupCosineSchedule
+from easyssl.train.live_eval import LiveEvaluation
+from easyssl.train.lock import hold_run_folder
+from easyssl.train.metrics import RunReporter
+from easyssl.train.memory import explain_out_of_memory
+from easyssl.train.compat import AUTO_RUN_DIR, before_training, check_training_loader, embedding_loader, schedules
 from easyssl.train.state import restore_state, training_state
+from easyssl.train.timing import BudgetPlan
 from easyssl.train.whitening import calibrate_embeddings, calibration_size
 
-#: File name of the checkpoint written after every epoch.
-LAST_CHECKPOINT = "last.ckpt"
 
 
 class TrainStep(nn.Module):
@@ -75,7 +77,7 @@ class SelfSupervisedEmbedding:
         batch_transform: Callable mapping a batch on the device to the list of views.
         config: Everything needed to rebuild the model (saved in checkpoints so that
             ``embed_images(input_dir, checkpoint)`` needs nothing else).
-        device: ``"auto"`` (CUDA if available, else CPU), or any torch device.
+        device: ``"auto"`` (CUDA, else an Apple GPU, else the CPU), or any torch device.
         precision: ``"auto"`` (bf16 autocast on CUDA, float32 on CPU), ``"32"``, ``"bf16"``, ``"16"``.
         channels_last: Feed the views in the channels-last memory format (default: on, for
             CUDA and CPU, where convolutions run 1.3-1.5x faster in it; measured on CPU, the
@@ -90,6 +92,7 @@ class SelfSupervisedEmbedding:
             seconds this takes.
         seed: An int or :class:`~easyssl.runtime.rng.RandomStreams`: the random streams
             training draws from (see above); None for the global ones.
+        live_evaluation: kNN top-1 on a labelled folder during training (:class:`~easyssl.train.live_eval.LiveEvaluation`).
 
     Example:
         >>> trainer = SelfSupervisedEmbedding(model, NTXentLoss(), optimizer, loader, seed=1)
@@ -114,6 +117,7 @@ class SelfSupervisedEmbedding:
         sync_batchnorm: bool = False,
         calibration_loader: DataLoader | None = None,
         seed: int | RandomStreams | None = None,
+        live_evaluation: LiveEvaluation | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
@@ -123,16 +127,18 @@ class SelfSupervisedEmbedding:
         self.model = model.to(self.device)
         self.criterion = criterion.to(self.device)
         self.optimizer = optimizer
-        self.dataloader = dataloader
-        self.lr_schedule = WarmupCosineSchedule() if lr_schedule == "default" else lr_schedule
-        self.scheduler = scheduler
+        self.dataloader = check_training_loader(dataloader)  # a view transform given as collate_fn: an error that says what to pass
+        self.lr_schedule, self.scheduler = schedules(lr_schedule, scheduler)  # LightlySSL's 5th argument, a scheduler, too
         self.batch_transform = batch_transform
         self.config = config
         self.compile = compile
         self.calibration_loader = calibration_loader
+        self.live_evaluation = live_evaluation
+        self.reporter = RunReporter(None, False, None, None)  # progress, metrics.csv and the curve of a run (train/metrics.py)
         #: The random streams training draws from (None: the process's global generators).
         self.random_streams = RandomStreams(seed) if isinstance(seed, int) else seed
         self.budget = TimeBudget(None)
+        self.plan = BudgetPlan(self.budget)
         self.progress = TrainingProgress()
         self.elapsed = 0.0
         self.history: list[dict[str, float]] = []
@@ -173,10 +179,12 @@ class SelfSupervisedEmbedding:
         max_epochs: int | None = 10,
         max_steps: int | None = None,
         max_time: Any = None,
-        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_dir: str | os.PathLike | None = AUTO_RUN_DIR,
         resume_from: str | os.PathLike | None = None,
         progress_bar: bool = True,
         keep_epoch_checkpoints: bool = False,
+        started_at: float | None = None,
+        gpus: int | None = None,
     ) -> str | None:
         """Train until ``max_epochs``, ``max_steps`` or ``max_time`` is reached, whichever comes first.
 
@@ -188,20 +196,26 @@ class SelfSupervisedEmbedding:
             max_epochs: Number of passes over the data (None: no epoch limit).
             max_steps: Number of optimisation steps (None: no step limit).
             max_time: Training-time budget: seconds or ``"DD:HH:MM:SS"`` (see :func:`~easyssl.runtime.budget.parse_max_time`).
-            checkpoint_dir: Folder for checkpoints (None: no checkpoints).
+            checkpoint_dir: Folder for checkpoints (default: a new ``easyssl_runs/<date_time>/``, logged; None: no checkpoints).
+                The run holds the folder: a second run on it is refused meanwhile (:mod:`easyssl.train.lock`).
+            gpus: LightlySSL's argument: 0 trains on the CPU, 1 on the GPU when there is one (else on the CPU, said once).
             resume_from: A checkpoint to continue from: model, optimiser, schedule,
                 momentum encoders, memory banks and RNG state are restored.
-            progress_bar: Show a tqdm bar per epoch with loss and images/s.
+            progress_bar: Show progress: a bar per epoch on a terminal or in a notebook, one line per epoch in logs.
             keep_epoch_checkpoints: Also keep ``epoch=N.ckpt`` for every epoch.
+            started_at: The ``time.perf_counter()`` value ``max_time`` counts from (default: this call's start;
+                :func:`easyssl.train_embedding_model` passes its own start, so set-up counts too).
 
         Returns:
             The path of the last checkpoint, or None when ``checkpoint_dir`` is None.
         """
-        if self.dataloader is None:
-            raise ValueError("this SelfSupervisedEmbedding has no dataloader to train on")
+        started_at = time.perf_counter() if started_at is None else started_at
+        checkpoint_dir = before_training(self, gpus, checkpoint_dir)  # a dataloader, gpus, the default run folder, spawn-safe workers
         self.budget = TimeBudget(max_time)
         if max_epochs is None and max_steps is None and not self.budget:
             raise ValueError("give at least one of max_epochs, max_steps or max_time, or training never ends")
+        if max_epochs is not None and max_epochs < 1:
+            raise ValueError(f"max_epochs must be at least 1, got {max_epochs}: zero epochs would save an untrained model")
         start_epoch = 0
         if resume_from is not None:
             start_epoch = self.load_checkpoint(resume_from, restore_training_state=True)
@@ -217,16 +231,21 @@ class SelfSupervisedEmbedding:
         planned = [x for x in (max_steps, max_epochs * steps_per_epoch if max_epochs else None) if x]
         self.progress.max_steps = min(planned) if planned else steps_per_epoch * 10**6
         self.progress.max_epochs = max_epochs or math.ceil(self.progress.max_steps / steps_per_epoch)
+        self.budget.begin(started_at, already=self.elapsed)  # the wall clock from the call's start (see easyssl.train.timing)
+        self.plan = BudgetPlan(self.budget, calibration_size(self.calibration_loader))
+        self.plan.seed_from_history(self.history)
         self.progress.max_time = self.budget.seconds
         self.progress.elapsed = self.elapsed
         checkpoint_path = os.path.join(os.fspath(checkpoint_dir), LAST_CHECKPOINT) if checkpoint_dir else None
-        with self._random():
+        self.reporter = RunReporter.for_run(self, checkpoint_dir, progress_bar, max_epochs, steps_per_epoch)
+        with hold_run_folder(checkpoint_dir if checkpoint_path else None), self._random():  # one run per checkpoint folder
             epoch = self._train_epochs(start_epoch, max_epochs, max_steps, progress_bar, checkpoint_path, keep_epoch_checkpoints)
             if self.calibration_loader is not None and self.history:
-                start = time.perf_counter()
-                # Every process computes the same statistics from the same images (no collective needed).
-                calibrate_embeddings(self.model, self.calibration_loader, self.device, self.precision, self.channels_last)
-                self.elapsed += time.perf_counter() - start
+                # Every process computes the same statistics from the same images (no collective needed); under a
+                # budget it stops at its deadline (fewer images), before the final checkpoint's share.
+                deadline = self.plan.calibration_deadline() if self.budget else None
+                calibrate_embeddings(self.model, self.calibration_loader, self.device, self.precision, self.channels_last, deadline=deadline)
+                self.elapsed = self.budget.used()
                 self.model.train()
                 if checkpoint_path and distributed.is_main_process():
                     self.save_checkpoint(checkpoint_path, epochs_done=epoch)
@@ -238,12 +257,9 @@ class SelfSupervisedEmbedding:
                       checkpoint_path: str | None, keep_epoch_checkpoints: bool) -> int:
         """Epochs from ``epoch`` until a limit; returns the number of completed epochs."""
         start_epoch = epoch
-        # A time budget covers the calibration pass at the end: keep back its estimated time.
-        calibration_images = calibration_size(self.calibration_loader)
-        self.budget.set_aside(self.calibration_seconds(calibration_images))  # re-estimated after every epoch
 
         def done() -> bool:
-            over = self.budget.exhausted(self.elapsed)
+            over = self.plan.stop_now()  # keeps back the calibration pass and the last checkpoint (see BudgetPlan)
             if distributed.is_distributed():  # all processes must agree, or the next collective hangs
                 over = bool(distributed.all_reduce_max([float(over)], self.device)[0])
             return (max_steps is not None and self.progress.step >= max_steps) or over
@@ -255,16 +271,22 @@ class SelfSupervisedEmbedding:
                 sampler = getattr(self.dataloader, "sampler", None)
                 if hasattr(sampler, "set_epoch"):
                     sampler.set_epoch(epoch)
-                finished = self._train_epoch(epoch, max_steps, progress_bar)
-                self.budget.set_aside(self.calibration_seconds(calibration_images))
+                with explain_out_of_memory(getattr(self.dataloader, "batch_size", None), self.device):  # names the batch size and the memory
+                    finished = self._train_epoch(epoch, max_steps, progress_bar)
+                self.reporter.epoch_done(self, epoch + int(finished), not finished or (max_epochs is not None and epoch + 1 >= max_epochs) or done())
+                self.plan.update()
                 if finished:
                     epoch += 1
                     budget = self.budget.seconds
                     if budget is not None and self.elapsed > 0:  # time-bound: re-estimate the epochs that fit
                         fit = epoch + int((budget - self.elapsed) / (self.elapsed / max(1, epoch - start_epoch)))
                         self.progress.max_epochs = max(epoch, min(fit, max_epochs or fit))
-                if checkpoint_path and distributed.is_main_process():
+                final = not finished or (max_epochs is not None and epoch >= max_epochs) or done()  # on every rank (done() may reduce)
+                # Short epochs: last.ckpt at most once per 20 write times (see BudgetPlan.checkpoint_due); the final one always.
+                if checkpoint_path and distributed.is_main_process() and self.plan.checkpoint_due(final and self.calibration_loader is None):
+                    written = time.perf_counter()
                     self.save_checkpoint(checkpoint_path, epochs_done=epoch)
+                    self.plan.record_checkpoint(time.perf_counter() - written)
                     if keep_epoch_checkpoints and finished:
                         self.save_checkpoint(os.path.join(os.path.dirname(checkpoint_path), f"epoch={epoch}.ckpt"), epochs_done=epoch)
                 if not finished:
@@ -274,15 +296,6 @@ class SelfSupervisedEmbedding:
             logger.warning(f"\neasyssl: training interrupted at epoch {epoch}, step {self.progress.step}{kept}")
             raise
         return epoch
-
-    def calibration_seconds(self, calibration_images: int) -> float:
-        """Estimated seconds of the calibration pass over ``calibration_images`` images: one forward pass each,
-        taken as a third of a training image's time measured so far (0 before any measurement)."""
-        done = sum(h["images"] for h in self.history)
-        seconds = sum(h["seconds"] for h in self.history)
-        if not calibration_images or not done or not seconds:
-            return 0.0
-        return calibration_images / (3 * done / seconds)
 
     def _report_skipped(self) -> None:
         """Collect the files skipped by every process's loader, store them in ``skipped_files`` and log a summary."""
@@ -301,13 +314,7 @@ class SelfSupervisedEmbedding:
     def _train_epoch(self, epoch: int, max_steps: int | None, progress_bar: bool) -> bool:
         """One pass over the loader; False when a step or time budget stopped it early."""
         total = len(self.dataloader)
-        bar = tqdm(
-            total=total,
-            desc=f"epoch {epoch + 1}" + (f"/{self.progress.max_epochs}" if self.progress.max_epochs else ""),
-            disable=not progress_bar or not distributed.is_main_process(),
-            dynamic_ncols=True,
-            leave=True,
-        )
+        bar = self.reporter.bar(epoch, total, self.elapsed, self.progress.max_epochs)
         losses: list[torch.Tensor] = []
         images = seen = 0
         start = last = time.perf_counter()
@@ -319,7 +326,7 @@ class SelfSupervisedEmbedding:
             if distributed.is_distributed():
                 # Every process must take the same steps with the same batch size (gathered losses,
                 # DDP): trim to the smallest batch (files may have been skipped) and stop together.
-                neg_size, over_any = distributed.all_reduce_max([-size, float(self.budget.exhausted(self.elapsed))], self.device)
+                neg_size, over_any = distributed.all_reduce_max([-size, float(self.plan.stop_now(self.elapsed))], self.device)
                 if over_any:
                     stopped = True
                     break
@@ -341,10 +348,11 @@ class SelfSupervisedEmbedding:
             losses.append(loss.detach())
             images += views[0].shape[0]
             now = time.perf_counter()
-            self.elapsed += now - last
+            self.plan.record_step(views[0].shape[0], now - last)
+            self.elapsed = self.budget.used()
             self.progress.elapsed = self.elapsed
             last = now
-            if bar.n % 10 == 0 or bar.n + 1 == total:
+            if (seen - 1) % 10 == 0 or seen == total:
                 # Reading the loss waits for the device, so it is done every 10 steps, not every step.
                 value = loss.item()
                 if not math.isfinite(value):
@@ -353,9 +361,10 @@ class SelfSupervisedEmbedding:
                         "(optimizer={'lr': ...}) or use precision='32'; the last checkpoint was kept"
                     )
                 bar.set_postfix(loss=f"{value:.4f}", img_s=f"{images / max(1e-9, now - start):.0f}")
+                self.reporter.sample(self.progress.step, value)
             bar.update(1)
             if (max_steps is not None and self.progress.step >= max_steps) or (
-                self.budget.exhausted(self.elapsed) and not distributed.is_distributed()
+                self.plan.stop_now(self.elapsed) and not distributed.is_distributed()
             ):
                 stopped = seen < total
                 break
@@ -363,7 +372,8 @@ class SelfSupervisedEmbedding:
         seconds = time.perf_counter() - start
         mean_loss = torch.stack(losses).mean().item() if losses else float("nan")
         self.history.append(
-            {"epoch": epoch + 1, "loss": mean_loss, "images": images, "seconds": seconds, "images_per_second": images / max(seconds, 1e-9)}
+            {"epoch": epoch + 1, "loss": mean_loss, "images": images, "seconds": seconds, "images_per_second": images / max(seconds, 1e-9),
+             "step": self.progress.step, "lr": float(self.optimizer.param_groups[0]["lr"]), "elapsed": self.elapsed}
         )
         return not stopped
 
@@ -401,4 +411,4 @@ class SelfSupervisedEmbedding:
             ``(embeddings, labels, filenames)``: a float32 array ``(N, D)``, and lists of ``N``
             labels and filenames in the loader's order.
         """
-        return embed_with(self.model, dataloader, self.device, self.precision, self.channels_last, progress_bar, whiten)
+        return embed_with(self.model, embedding_loader(self, dataloader), self.device, self.precision, self.channels_last, progress_bar, whiten)

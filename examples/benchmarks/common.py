@@ -59,7 +59,7 @@ def run_ours(train_dir: str, test_dir: str, *, epochs: int | None = None, max_ti
     start = time.perf_counter()
     checkpoint = train_embedding_model(train_dir, method=method, **config)
     train_seconds = time.perf_counter() - start
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     images_trained = sum(h["images"] for h in state["history"])
     start = time.perf_counter()
     train_emb, train_labels, _ = embed_images(train_dir, checkpoint, progress_bar=progress_bar)

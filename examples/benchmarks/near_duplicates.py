@@ -1,70 +1,216 @@
-"""Benchmark: how well cosine similarity tells degraded copies from look-alikes, raw (centred) vs whitened.
+"""Benchmark: precision and recall of ``find_duplicates`` on planted near-duplicates.
 
-Takes every 6th Fashion-MNIST test image (300), adds a heavily degraded copy of each
-(down-scaled 28 -> 24 -> 28 px and saved as JPEG quality 60), embeds all 600 with a
-checkpoint, and reports for each threshold the share of copies found (cosine with their
-original >= threshold) and the share of images with a non-copy above it (false matches).
-The figures behind ``find_duplicates``' default threshold.
+Builds a set of distinct images (Fashion-MNIST images, plus 96 px tiles of the sample photos
+that scikit-learn / scikit-image ship when they are installed), hides a degraded copy of some
+of them in it (one of: JPEG re-encoded at quality 30, a small crop (92 % of each side),
+a resize (to 75 % and back), a brightness change (x 0.8 or x 1.25)), embeds everything with a
+checkpoint trained for a short time budget and measures, for each threshold, the pair
+precision and recall of ``find_duplicates`` (a found group of n images counts its n(n-1)/2
+pairs), and the groups it finds in the same set *without* planted copies.
 
-    python examples/benchmarks/time_to_accuracy.py     # prints its checkpoint; any easyssl checkpoint works
-    python examples/benchmarks/near_duplicates.py /path/to/last.ckpt
+Two splits, so the default is never tuned on the test images:
+
+* ``--split tuning``: trains on Fashion-MNIST training images 20,000+ and takes the distinct
+  images from training images 50,000+ (both cut from the official *training* set).
+* ``--split test`` (default): trains on the first 10,000 training images, distinct images
+  from the official *test* set.
+
+    python examples/benchmarks/near_duplicates.py --split tuning   # choose the defaults
+    python examples/benchmarks/near_duplicates.py                  # check them on the test images
+    python examples/benchmarks/near_duplicates.py --checkpoint runs/last.ckpt   # any checkpoint
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import itertools
+import json
 import os
 import sys
 import tempfile
+import time
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageEnhance
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fashion_mnist_data import build_folder  # noqa: E402
 
-from easyssl import embed_images  # noqa: E402
+from easyssl import embed_images, find_duplicates, train_embedding_model  # noqa: E402
+
+DEGRADATIONS = ("jpeg", "crop", "resize", "brightness")
+#: Below this many training steps the benchmark warns that its figures describe an untrained network.
+MIN_STEPS = 200
+
+
+def degrade(image: Image.Image, kind: str, rng: np.random.Generator) -> Image.Image:
+    """A near-duplicate of ``image``: what re-saving, a light crop, a resize or an exposure edit makes of it."""
+    w, h = image.size
+    if kind == "jpeg":
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=30)
+        buffer.seek(0)
+        return Image.open(buffer).convert(image.mode)
+    if kind == "crop":
+        cw, ch = max(1, round(w * 0.92)), max(1, round(h * 0.92))
+        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        return image.crop((x, y, x + cw, y + ch))
+    if kind == "resize":
+        small = image.resize((max(1, round(w * 0.75)), max(1, round(h * 0.75))), Image.Resampling.BILINEAR)
+        return small.resize((w, h), Image.Resampling.BILINEAR)
+    if kind == "brightness":
+        return ImageEnhance.Brightness(image).enhance(float(rng.choice([0.8, 1.25])))
+    raise ValueError(kind)
+
+
+def sample_photos(tile: int = 96, packages: tuple[str, ...] = ("sklearn", "skimage")) -> tuple[list[Image.Image], str]:
+    """Non-overlapping ``tile`` px tiles of the sample photos installed packages ship, and where they came from."""
+    photos, sources = [], []
+    try:
+        if "sklearn" not in packages:
+            raise ImportError
+        from sklearn.datasets import load_sample_images
+
+        photos += [Image.fromarray(a) for a in load_sample_images().images]
+        sources.append("scikit-learn (china.jpg, flower.jpg)")
+    except ImportError:
+        pass
+    try:
+        if "skimage" not in packages:
+            raise ImportError
+        import skimage.data as sk
+
+        for name in ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "cat"):
+            try:
+                photos.append(Image.fromarray(getattr(sk, name)()).convert("RGB"))
+            except Exception:  # some need a download: skipped
+                continue
+        sources.append("scikit-image")
+    except ImportError:
+        pass
+    tiles = []
+    for photo in photos:
+        w, h = photo.size
+        for y in range(0, h - tile + 1, tile):
+            for x in range(0, w - tile + 1, tile):
+                t = photo.crop((x, y, x + tile, y + tile))
+                if np.asarray(t.convert("L"), dtype=np.float32).std() >= 40:  # skip plain sky, walls: alike, not distinct
+                    tiles.append(t)
+    return tiles, ", ".join(sources) or "none (install scikit-learn or scikit-image for photos): Fashion-MNIST only"
+
+
+def build_sets(distinct_dir: str, out: str, n_distinct: int, n_planted: int, seed: int = 0, photos: bool = True) -> dict:
+    """Write ``out/clean`` (distinct images only) and ``out/planted`` (the same plus one copy of ``n_planted`` of them).
+
+    The distinct images are ``n_distinct`` images of ``distinct_dir`` and, with ``photos``,
+    the :func:`sample_photos` tiles. Returns the planted ``pairs`` (original, copy, kind) and counts.
+    """
+    rng = np.random.default_rng(seed)
+    files = sorted(os.path.join(d, f) for d, _, names in os.walk(distinct_dir) for f in names if f.endswith(".png"))
+    picked = [files[i] for i in sorted(rng.choice(len(files), size=min(n_distinct, len(files)), replace=False))]
+    images = [Image.open(p).convert("L") for p in picked]
+    tiles, photo_source = sample_photos() if photos else ([], "none (photos=False)")
+    images += tiles
+    planted = sorted(rng.choice(len(images), size=min(n_planted, len(images)), replace=False).tolist())
+    for sub in ("clean", "planted"):
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+    names = []
+    for i, image in enumerate(images):
+        name = f"{'photo' if i >= len(picked) else 'fmnist'}_{i:05d}.png"
+        names.append(name)
+        image.save(os.path.join(out, "clean", name))
+        image.save(os.path.join(out, "planted", name))
+    pairs = []
+    for j, i in enumerate(planted):
+        kind = DEGRADATIONS[j % len(DEGRADATIONS)]
+        name = f"copy_{i:05d}_{kind}.png"
+        degrade(images[i], kind, rng).save(os.path.join(out, "planted", name))
+        pairs.append((names[i], name, kind))
+    return {"pairs": pairs, "n_fashion_mnist": len(picked), "n_photo_tiles": len(tiles), "photos": photo_source}
+
+
+def pair_scores(groups: list[list[int]], filenames: list[str], truth: set[frozenset]) -> tuple[int, int]:
+    """(found pairs, of which planted) of a list of groups."""
+    found = {frozenset((filenames[a], filenames[b])) for g in groups for a, b in itertools.combinations(g, 2)}
+    return len(found), len(found & truth)
+
+
+def evaluate(emb_planted, files_planted, emb_clean, files_clean, pairs, thresholds, **options) -> list[dict]:
+    truth = {frozenset((a, b)) for a, b, _ in pairs}
+    by_kind = {k: {frozenset((a, b)) for a, b, kind in pairs if kind == k} for k in DEGRADATIONS}
+    rows = []
+    for t in thresholds:
+        groups = find_duplicates(emb_planted, threshold=t, **options)
+        found, correct = pair_scores(groups, files_planted, truth)
+        found_pairs = {frozenset((files_planted[a], files_planted[b])) for g in groups for a, b in itertools.combinations(g, 2)}
+        clean_groups = find_duplicates(emb_clean, threshold=t, **options)
+        rows.append({
+            "threshold": t, "precision": correct / found if found else 1.0, "recall": correct / len(truth),
+            "found_pairs": found, "clean_set_groups": len(clean_groups),
+            "clean_set_images_in_groups": sum(len(g) for g in clean_groups),
+            **{f"recall_{k}": len(found_pairs & v) / max(1, len(v)) for k, v in by_kind.items()},
+        })
+    return rows
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint")
+    parser.add_argument("--split", choices=("tuning", "test"), default="test")
+    parser.add_argument("--checkpoint", help="use this checkpoint instead of training one")
+    parser.add_argument("--budget", type=float, default=90, help="training-time budget in seconds (default: 90)")
+    parser.add_argument("--steps", type=int, help="train this many steps instead (figures that do not depend on the machine's load)")
     parser.add_argument("--data", default="bench_data/fashion_mnist")
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.8, 0.85, 0.9, 0.95])
+    parser.add_argument("--n-distinct", type=int, default=1000, help="distinct Fashion-MNIST images (default: 1000)")
+    parser.add_argument("--n-planted", type=int, default=100, help="images that get a near-duplicate (default: 100)")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99])
+    parser.add_argument("--output", help="write the results as JSON here")
     args = parser.parse_args(argv)
-    _, test_dir = build_folder(args.data, 10_000, 2_000)
-    files = sorted(os.path.join(d, f) for d, _, names in os.walk(test_dir) for f in names if f.endswith(".png"))[::6][:300]
-    results: dict = {}
+    data = args.data + ("_tuning" if args.split == "tuning" else "")
+    train_dir, distinct_dir = build_folder(data, 10_000, 2_000, tuning=args.split == "tuning")
+    result: dict = {"split": args.split, "command": "python examples/benchmarks/near_duplicates.py " + " ".join(argv or sys.argv[1:])}
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        start = time.perf_counter()
+        trainer = {"max_steps": args.steps} if args.steps else {"max_time": args.budget}
+        checkpoint = train_embedding_model(train_dir, trainer={**trainer, "progress_bar": False},
+                                           checkpoint_dir=tempfile.mkdtemp(prefix="easyssl-dup-"))
+        result["train_seconds"] = round(time.perf_counter() - start, 1)
+    result["checkpoint"] = str(checkpoint)
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    history = state.get("history", [])
+    result["train_images"] = int(sum(h.get("images", 0) for h in history))
+    batch = state.get("config", {}).get("loader", {}).get("batch_size") or 1
+    result["train_steps"] = int(history[-1]["step"]) if history and "step" in history[-1] else result["train_images"] // batch
+    if result["train_steps"] < MIN_STEPS:
+        print(f"warning: the model was trained for only {result['train_steps']} steps: its embeddings are close to an "
+              "untrained network's and confuse look-alikes with copies; train longer (--budget) for figures that mean something")
     with tempfile.TemporaryDirectory() as folder:
-        for i, path in enumerate(files):
-            image = Image.open(path).convert("L")
-            image.save(os.path.join(folder, f"a{i:04d}.png"))
-            buffer = io.BytesIO()
-            image.resize((24, 24)).resize(image.size).save(buffer, "JPEG", quality=60)
-            buffer.seek(0)
-            Image.open(buffer).save(os.path.join(folder, f"b{i:04d}.png"))
-        for whiten in (False, True):
-            emb, _, _ = embed_images(folder, args.checkpoint, progress_bar=False, whiten=whiten)
-            emb = emb - emb.mean(0)  # as find_duplicates(center=True) does
-            emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-            n = len(files)
-            originals, copies = emb[:n], emb[n:]
-            pair = (originals * copies).sum(1)
-            others = originals @ originals.T
-            np.fill_diagonal(others, -1.0)
-            nearest_other = others.max(1)
-            name = "whitened" if whiten else "raw, centred"
-            row = {"copy_median": float(np.median(pair)), "copy_ranked_first": float((pair > nearest_other).mean())}
-            for t in args.thresholds:
-                row[f"found@{t}"] = float((pair >= t).mean())
-                row[f"false@{t}"] = float((nearest_other >= t).mean())
-            results[name] = row
-            print(f"{name:14s} copy cosine median {row['copy_median']:.3f}, copy above every look-alike {row['copy_ranked_first']:.3f}")
-            for t in args.thresholds:
-                print(f"   threshold {t:.2f}: copies found {row[f'found@{t}']:.3f}, images with a non-copy above {row[f'false@{t}']:.3f}")
-    return results
+        info = build_sets(distinct_dir, folder, args.n_distinct, args.n_planted)
+        result.update({k: v for k, v in info.items() if k != "pairs"}, n_planted=len(info["pairs"]))
+        for whiten in (True, False):
+            ep, _, fp = embed_images(os.path.join(folder, "planted"), checkpoint, progress_bar=False, whiten=whiten)
+            ec, _, fc = embed_images(os.path.join(folder, "clean"), checkpoint, progress_bar=False, whiten=whiten)
+            for mutual in (True, False):
+                name = ("whitened" if whiten else "raw") + (", mutual nearest neighbours" if mutual else ", all k neighbours")
+                result[name] = evaluate(ep, fp, ec, fc, info["pairs"], args.thresholds, mutual=mutual)
+                report(name, result[name], len(fp), len(info["pairs"]), len(fc))
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}))
+    if args.output:
+        with open(args.output, "w") as handle:
+            json.dump(result, handle, indent=1)
+    return result
+
+
+def report(name: str, rows: list[dict], n: int, planted: int, clean: int) -> None:
+    print(f"{name}: {n} images ({planted} planted copies), clean set {clean}")
+    for row in rows:
+        print(f"  threshold {row['threshold']:.2f}: precision {row['precision']:.3f} recall {row['recall']:.3f} "
+              f"(jpeg {row['recall_jpeg']:.2f} crop {row['recall_crop']:.2f} resize {row['recall_resize']:.2f} "
+              f"brightness {row['recall_brightness']:.2f}), clean set: {row['clean_set_groups']} groups", flush=True)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,8 @@ def test_unknown_keys_name_the_key_and_valid_ones(demo_folder):
 
 def test_default_config_lists_every_section():
     config = default_config()
-    assert set(config) == {"method", "checkpoint_dir", "resume", "seed", "model", "criterion", "optimizer", "collate", "loader", "trainer"}
+    assert set(config) == {"method", "checkpoint_dir", "resume", "seed", "model", "criterion", "optimizer", "collate", "loader", "trainer",
+                           "evaluation"}
     assert config["criterion"]["temperature"] > 0
 
 

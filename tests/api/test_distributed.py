@@ -116,7 +116,8 @@ def test_training_under_torchrun_writes_one_usable_checkpoint(torchrun):
     ranks = torchrun["ranks"]
     assert [r["rank"] for r in ranks] == [0, 1] and {r["world"] for r in ranks} == {2} and ranks[0]["backend"] == "gloo"
     assert ranks[0]["checkpoint"] == ranks[1]["checkpoint"] == os.path.join(torchrun["run_dir"], "last.ckpt")
-    assert os.listdir(torchrun["run_dir"]) == ["last.ckpt"]  # the same layout as a single process, written by rank 0
+    # the same layout as a single process, written by rank 0 (the checkpoint, metrics.csv and the loss curve)
+    assert sorted(os.listdir(torchrun["run_dir"])) == ["last.ckpt", "metrics.csv", "training_curve.png"]
     state = load_checkpoint(ranks[0]["checkpoint"])
     # 41 files (one unreadable) split over 2 processes: 20 each, 5 batches of 4 per epoch, 2 epochs.
     assert state["epoch"] == 2 and state["step"] == 10

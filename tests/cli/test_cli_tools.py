@@ -131,7 +131,7 @@ def test_duplicates_hints_when_the_threshold_is_too_low(tmp_path, capsys):
     assert main(["duplicates", "--embeddings", path, "--show", "0"]) == 0
     assert "hint" not in capsys.readouterr().out
     # A threshold far too low chains everything together, and the command says so.
-    assert main(["duplicates", "--embeddings", path, "--show", "0", "--threshold", "-0.9"]) == 0
+    assert main(["duplicates", "--embeddings", path, "--show", "0", "--threshold", "-0.9", "--all-neighbors"]) == 0
     out = capsys.readouterr().out
     assert "found 1 group(s) of near-duplicates (60 images)" in out
     assert "hint: the largest group holds 60 of 60 images" in out and "raise it, e.g. --threshold" in out
@@ -195,12 +195,20 @@ def test_label_next_prefers_uncertain_images(run, tmp_path, capsys):
 
 def test_plot_writes_a_png_of_the_requested_size(run, tmp_path, capsys):
     png = tmp_path / "plots" / "embeddings.png"
-    assert main(["plot", "--embeddings", run["embeddings"], "--output", str(png), "--size", "400", "--title", "demo"]) == 0
-    assert "coloured by label" in capsys.readouterr().out
+    assert main(["plot", "--embeddings", run["embeddings"], "--output", str(png), "--size", "400", "--title", "demo",
+                 "--method", "pca"]) == 0
+    assert "PCA map, coloured by label" in capsys.readouterr().out
     with Image.open(png) as image:
         assert image.size == (400, 400)
         colors = {c for _, c in image.convert("RGB").getcolors(400 * 400)}
     assert all(PALETTE[c] in colors for c in range(5))  # the five demo classes
+    thumbs = tmp_path / "plots" / "thumbnails.png"
+    assert main(["plot", "--embeddings", run["embeddings"], "--output", str(thumbs), "--size", "400", "--method", "pca",
+                 "--thumbnails", "--image-dir", run["images"]]) == 0
+    with Image.open(thumbs) as image:  # the demo images (shapes on colour) are drawn: many more colours than dots
+        assert len(image.convert("RGB").getcolors(400 * 400)) > len(colors) + 20
+    assert main(["plot", "--embeddings", run["embeddings"], "--thumbnails"]) == 2
+    assert "--thumbnails needs --image-dir" in _error(capsys)
 
 
 def test_export_torchvision_and_easyssl_formats(run, tmp_path, capsys):

@@ -140,8 +140,8 @@ def test_errors(data):
         nearest_neighbors(db[0], q, 3)
     with pytest.raises(ValueError, match="queries must be a 2-D array"):
         nearest_neighbors(db, q[0], 3)
-    with pytest.raises(ValueError, match="exclude_self=True is only valid"):
-        nearest_neighbors(db, q, 3, exclude_self=True)
+    with pytest.raises(ValueError, match="query_indices only says which rows exclude_self=True leaves out"):
+        nearest_neighbors(db, q, 3, query_indices=[0] * len(q))
     with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
         nearest_neighbors(db, q, 3, chunk_size=0)
     bad = db.copy()
@@ -217,8 +217,9 @@ def test_find_duplicates_random_rows_not_grouped_and_threshold():
     emb = rng.normal(size=(200, 64)).astype(np.float32)
     assert find_duplicates(emb) == []
     assert find_duplicates(emb[:1]) == []
-    # threshold -1 links everything into one group
-    assert find_duplicates(emb[:10], -1.0, k=3) == [list(range(10))]
+    # threshold -1 links everything into one group (with mutual=False: every neighbour above it is linked)
+    assert find_duplicates(emb[:10], -1.0, k=3, mutual=False) == [list(range(10))]
+    assert all(len(g) == 2 for g in find_duplicates(emb[:10], -1.0, k=3))  # default: mutual nearest neighbours only
     exact = np.repeat(emb[:2], 2, axis=0)  # rows 0,1 equal; 2,3 equal
     assert find_duplicates(exact, 1.0) == [[0, 1], [2, 3]]
     with pytest.raises(ValueError, match="threshold must be a cosine similarity between -1 and 1"):

@@ -62,7 +62,7 @@ def clustered_2d(n_per=15, seed=0):
 
 def test_plot_embeddings_colours_at_projected_points(tmp_path):
     emb, labels = clustered_2d()
-    kwargs = dict(size=(420, 300), point_radius=3, title="clusters", class_names=["a", "b", "c", "d"])
+    kwargs = dict(size=(420, 300), point_radius=3, title="clusters", class_names=["a", "b", "c", "d"], method="pca")
     path = plot_embeddings(emb, labels, tmp_path / "sub" / "emb.png", **kwargs)
     assert path == str(tmp_path / "sub" / "emb.png")
     img = Image.open(path).convert("RGB")
@@ -84,10 +84,10 @@ def test_plot_embeddings_colours_at_projected_points(tmp_path):
 
 def test_plot_embeddings_without_labels_is_grey(tmp_path):
     emb, _ = clustered_2d(seed=1)
-    path = plot_embeddings(torch.from_numpy(emb), path=str(tmp_path / "grey.png"), size=(200, 150), point_radius=0)
+    path = plot_embeddings(torch.from_numpy(emb), path=str(tmp_path / "grey.png"), size=(200, 150), point_radius=0, method="pca")
     img = Image.open(path).convert("RGB")
     assert img.size == (200, 150)
-    for x, y in pixel_positions(emb, size=(200, 150), point_radius=0).tolist():
+    for x, y in pixel_positions(emb, size=(200, 150), point_radius=0, method="pca").tolist():
         assert img.getpixel((x, y)) == UNLABELED_COLOR
     flat = np.asarray(img).reshape(-1, 1, 3)
     assert not (flat == np.array(PALETTE[:4])[None]).all(axis=2).any()  # no class colours, no legend
@@ -96,14 +96,14 @@ def test_plot_embeddings_without_labels_is_grey(tmp_path):
 def test_plot_embeddings_string_labels_and_many_classes(tmp_path):
     emb, labels = clustered_2d(n_per=3)
     names = np.array(["dog", "cat", "car", "bus"])[labels]
-    path = plot_embeddings(emb, names, tmp_path / "s.png", size=(300, 300))
+    path = plot_embeddings(emb, names, tmp_path / "s.png", size=(300, 300), method="pca")
     img = Image.open(path).convert("RGB")
-    pixels = pixel_positions(emb, names, size=(300, 300))
+    pixels = pixel_positions(emb, names, size=(300, 300), method="pca")
     sorted_names = sorted(set(names.tolist()))  # string classes take palette colours in sorted order
     for (x, y), name in zip(pixels.tolist(), names.tolist()):
         assert img.getpixel((x, y)) == PALETTE[sorted_names.index(name)]
     rng = np.random.default_rng(0)
-    many = plot_embeddings(rng.normal(size=(300, 8)), np.arange(300) % 60, tmp_path / "m.png", size=(256, 200))
+    many = plot_embeddings(rng.normal(size=(300, 8)), np.arange(300) % 60, tmp_path / "m.png", size=(256, 200), method="pca")
     assert Image.open(many).size == (256, 200)
 
 

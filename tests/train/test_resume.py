@@ -12,6 +12,7 @@ import torch
 import easyssl.runtime.checkpoint
 from easyssl import build_training, load_checkpoint, save_checkpoint, train_embedding_model
 from easyssl.runtime.checkpoint import CheckpointError
+from easyssl.train.lock import LOCK_FILE
 from tests.conftest import fast_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -80,7 +81,9 @@ def test_sigkill_mid_epoch_then_resume_to_the_end(demo_folder, tmp_path):
     assert victim.returncode == -signal.SIGKILL
     state = load_checkpoint(checkpoint)  # the checkpoint survived the kill
     assert 1 <= state["epoch"] < 4 and state["step"] == 5 * state["epoch"]
-    assert all(name == "last.ckpt" or name.startswith(".tmp-") for name in os.listdir(tmp_path / "victim"))
+    left = set(os.listdir(tmp_path / "victim")) - {"metrics.csv", "training_curve.png"}  # issue 14: the run's metrics
+    assert all(name in ("last.ckpt", LOCK_FILE) or name.startswith(".tmp-") for name in left), left
+    # The killed run's lock file stays behind; it does not block resume=True (issue 13).
 
     resumed = _start(demo_folder, tmp_path / "victim", resume=True)
     out, err = resumed.communicate(timeout=300)
@@ -105,7 +108,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_last_checkpoint(demo_folder, tmp_pat
     assert process.returncode == 130, err
     assert "interrupted" in out + err and "Traceback" not in err
     assert load_checkpoint(checkpoint)["epoch"] >= 1
-    assert os.listdir(tmp_path / "run") == ["last.ckpt"]
+    assert sorted(os.listdir(tmp_path / "run")) == ["last.ckpt", "metrics.csv", "training_curve.png"]  # no temporary file left
 
 
 def test_resume_restores_every_piece_of_training_state(demo_folder, tmp_path):

@@ -12,6 +12,7 @@ from easyssl import (EvalTransform, SSLDataset, SelfSupervisedEmbedding, calibra
 from easyssl.inference import load_model
 from easyssl.data.collate import MultiViewCollate
 from easyssl.runtime.budget import TimeBudget
+from easyssl.train.timing import BudgetPlan
 from easyssl.train import CALIBRATION_IMAGES
 from easyssl.loss import NTXentLoss
 from easyssl.models import SimCLR, backbone
@@ -137,17 +138,17 @@ def test_set_embedding_statistics_checks_its_arguments():
 
 
 def test_time_budget_sets_aside_the_calibration_pass():
-    model = _model()
-    trainer = SelfSupervisedEmbedding(model, NTXentLoss(), torch.optim.SGD(model.parameters(), lr=0.1), None, device="cpu", precision="32")
-    assert trainer.calibration_seconds(CALIBRATION_IMAGES) == 0.0  # nothing measured yet
-    trainer.history = [{"images": 1000, "seconds": 10.0}]  # 100 training images/s
-    # 10,000 images embedded at 3x the training rate: 33.3 s set aside
-    assert trainer.calibration_seconds(CALIBRATION_IMAGES) == pytest.approx(CALIBRATION_IMAGES / 300)
-    assert trainer.calibration_seconds(0) == 0.0
     budget = TimeBudget(100.0)
-    budget.set_aside(trainer.calibration_seconds(CALIBRATION_IMAGES))
-    assert budget.stop_at == pytest.approx(100.0 - CALIBRATION_IMAGES / 300)
-    assert not budget.exhausted(60.0) and budget.exhausted(70.0)
+    plan = BudgetPlan(budget, calibration_images=CALIBRATION_IMAGES)
+    assert plan.calibration_seconds() == 0.0  # nothing measured yet
+    plan.seed_from_history([{"images": 1000, "seconds": 10.0}])  # 100 training images/s
+    # 10,000 images embedded at 3x the training rate: 33.3 s, of which at most a fifth of the budget is kept back
+    assert plan.calibration_seconds(1000) == pytest.approx(1000 / 300)
+    assert plan.calibration_seconds() == pytest.approx(20.0) and plan.calibration_seconds(0) == 0.0
+    plan.record_checkpoint(0.0)
+    plan.update()
+    assert budget.stop_at == pytest.approx(80.0)
+    assert not budget.exhausted(60.0) and budget.exhausted(80.0)
 
 
 def test_fit_whitening_matches_calibration_and_whitens_any_features():

@@ -1,0 +1,76 @@
+"""Issue 11 item 2: the decoded-image cache fills while training, and the whitening pass reads it instead of the files."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+import easyssl.data.dataset as dataset_module
+from easyssl.api import build_training
+from easyssl.config import eval_transform
+from easyssl.data import CachedImageDataset, SSLDataset
+from easyssl.train.whitening import calibrate_embeddings, calibration_loader
+
+
+def _folder(root, n=40, size=28):
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        folder = root / f"c{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), "RGB").save(folder / f"{i:03d}.png")
+    return root
+
+
+def _count_decodes(monkeypatch):
+    calls = []
+    real = dataset_module.load_image
+    monkeypatch.setattr(dataset_module, "load_image", lambda path, *args, **kwargs: (calls.append(path), real(path, *args, **kwargs))[1])
+    return calls
+
+
+def test_training_fills_the_cache_and_calibration_decodes_no_file(tmp_path, monkeypatch):
+    folder = _folder(tmp_path / "images")
+    run = build_training(folder, checkpoint_dir=tmp_path / "run", model={"backbone": "resnet-18", "width": 0.125},
+                         loader={"batch_size": 8, "num_workers": 0, "drop_last": False},
+                         trainer={"max_epochs": 1, "progress_bar": False})
+    cache = run.trainer.dataloader.dataset
+    assert isinstance(cache, CachedImageDataset) and not bool(cache.filled.any())  # nothing decoded before training
+    calls = _count_decodes(monkeypatch)
+    calibration = run.trainer.calibration_loader
+    run.trainer.calibration_loader = None  # train first, then count the calibration pass's decodes alone
+    run.trainer.train_embedding(max_epochs=1, progress_bar=False, checkpoint_dir=None)
+    assert bool(cache.filled.all()) and len(calls) == 40  # each file decoded once, during the first epoch
+    calls.clear()
+    assert calibrate_embeddings(run.trainer.model, calibration, device="cpu", precision="32") == 40
+    assert calls == []  # every calibration image came from the cache
+
+
+def test_cached_calibration_images_equal_the_decoded_ones_for_small_images(tmp_path):
+    folder = _folder(tmp_path / "images", n=6)
+    data = SSLDataset(folder)
+    cache = CachedImageDataset(data, 28)
+    for i in range(len(cache)):
+        cache[i]
+    transform = eval_transform({"collate": {"input_size": 28}})
+    cached_batches = list(calibration_loader(data, transform, seed=0, device=torch.device("cpu"), cache=cache))
+    file_batches = list(calibration_loader(data, transform, seed=0, device=torch.device("cpu")))
+    assert len(cached_batches) == len(file_batches) == 1
+    (a, ta, na), (b, tb, nb) = cached_batches[0], file_batches[0]
+    assert type(a) is torch.Tensor and a.dtype == torch.float32 and a.shape == (6, 3, 28, 28)
+    torch.testing.assert_close(a, b)  # the cache holds small images at their own size: the same tensors
+    assert torch.equal(ta, tb) and na == nb
+
+
+def test_a_partly_filled_cache_puts_its_images_first(tmp_path, monkeypatch):
+    folder = _folder(tmp_path / "images", n=10)
+    data = SSLDataset(folder)
+    cache = CachedImageDataset(data, 28)
+    for i in (7, 3):
+        cache[i]
+    loader = calibration_loader(data, eval_transform({"collate": {"input_size": 28}}), seed=0, device=torch.device("cpu"), cache=cache)
+    loader.dataset.prefer_cached()
+    assert loader.dataset.indices == [3, 7, 0, 1, 2, 4, 5, 6, 8, 9]
+    calls = _count_decodes(monkeypatch)
+    loader.dataset[0], loader.dataset[1]
+    assert calls == []
