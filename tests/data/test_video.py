@@ -1,5 +1,6 @@
 """Folders of videos, read frame by frame with PyAV (optional extra); the test writes its own small videos."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ FORMATS = [("mp4", "libx264"), ("avi", "mpeg4"), ("mov", "mpeg4"), ("mkv", "libx
 
 def write_video(path, codec, frames=12, size=(32, 24), fps=10, gop=4):
     """Frame ``i`` is a flat grey of value ``20 * i`` (so a decoded frame tells its index)."""
-    av = pytest.importorskip("av")
+    av = importlib.import_module("av")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with av.open(path, "w") as container:
         stream = container.add_stream(codec, rate=fps)
@@ -39,7 +40,7 @@ def _index_of(image):
 
 @pytest.fixture()
 def video_folder(tmp_path):
-    pytest.importorskip("av")
+    importlib.import_module("av")
     root = tmp_path / "videos"
     for ext, codec in FORMATS:
         write_video(str(root / "walks" / f"clip_{ext}.{ext}"), codec)

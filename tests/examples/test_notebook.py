@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+
 import os
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+nbformat = importlib.import_module("nbformat")
+nbclient = importlib.import_module("nbclient")
+importlib.import_module("ipykernel")
 
 NOTEBOOK = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "quickstart.ipynb")
 

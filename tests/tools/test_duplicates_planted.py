@@ -3,6 +3,7 @@
 pixels as embeddings (no training: fast). The measuring code is the benchmark's own
 (examples/benchmarks/near_duplicates.py)."""
 
+import importlib
 import os
 import sys
 
@@ -25,7 +26,7 @@ def pixels(folder):
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
-    pytest.importorskip("sklearn")  # its sample photos (scikit-learn is in the dev extra)
+    importlib.import_module("sklearn")  # its sample photos (scikit-learn is in the dev extra)
     root = tmp_path_factory.mktemp("planted")
     tiles, _ = bench.sample_photos(tile=40, packages=("sklearn",))
     os.makedirs(root / "distinct")
