@@ -34,6 +34,7 @@ def check_dir(path: str) -> str:
 
 
 def check_positive(value: int | None, flag: str) -> None:
+    """CLIError when a count flag (``--epochs``, ``--max-steps``...) is given and below 1."""
     if value is not None and value < 1:
         raise CLIError(f"{flag} must be at least 1, got {value}")
 

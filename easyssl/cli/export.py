@@ -12,6 +12,7 @@ from easyssl.tools.export import backbone_from_checkpoint, export_backbone
 
 # --------------------------------------------------------------------------- export
 def add_export(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``easyssl export`` to its sub-parser."""
     p.epilog = """examples:
   easyssl export --checkpoint runs/a/last.ckpt --output backbone.pth
   easyssl export --checkpoint runs/a/last.ckpt --output backbone.pt --format easyssl
@@ -30,6 +31,7 @@ rebuild it with easyssl.load_backbone(path). --format safetensors writes the sam
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """Run ``easyssl export`` with the parsed arguments; returns the exit code."""
     if not os.path.isfile(os.path.join(args.checkpoint, LAST_CHECKPOINT) if os.path.isdir(args.checkpoint) else args.checkpoint):
         raise CLIError(f"checkpoint {args.checkpoint!r} does not exist: pass the .ckpt file written by `easyssl train`")
     path = export_backbone(args.checkpoint, args.output, format=args.format)

@@ -13,6 +13,7 @@ from easyssl.tools.visualize import plot_embeddings
 
 
 def add_plot(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``easyssl plot`` to its sub-parser."""
     p.epilog = """examples:
   easyssl plot --embeddings embeddings.csv --output embeddings.png
   easyssl plot --embeddings embeddings.csv --output embeddings.png --title "my images" --size 600
@@ -36,6 +37,7 @@ labels, or with --thumbnails the images themselves where there is room.
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    """Run ``easyssl plot`` with the parsed arguments; returns the exit code."""
     check_positive(args.size, "--size")
     if args.thumbnails and not args.image_dir:
         raise CLIError("--thumbnails needs --image-dir, the folder of the images the embeddings were made from")

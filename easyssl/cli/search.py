@@ -38,6 +38,7 @@ def embed_file(path: str, checkpoint: str, dim: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- similar
 def add_similar(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``easyssl similar`` to its sub-parser."""
     p.epilog = """examples:
   easyssl similar --embeddings embeddings.csv --query cats/img1.jpg -k 10
   easyssl similar --embeddings embeddings.csv --query img1.jpg --query img7.jpg \\
@@ -59,6 +60,7 @@ file is embedded on the fly when --checkpoint is given.
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
+    """Run ``easyssl similar`` with the parsed arguments; returns the exit code."""
     check_positive(args.k, "-k")
     if args.plot and not args.image_dir:
         raise CLIError("--plot needs --image-dir, the folder of the images the embeddings were made from")
@@ -122,6 +124,7 @@ def _plot_similar(args: argparse.Namespace, labels: list[int], filenames: list[s
 
 # --------------------------------------------------------------------------- duplicates
 def add_duplicates(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``easyssl duplicates`` to its sub-parser."""
     p.epilog = """examples:
   easyssl duplicates --embeddings embeddings.csv
   easyssl duplicates --embeddings embeddings.csv --threshold 0.98 --output groups.txt
@@ -144,6 +147,7 @@ links every neighbour above the threshold (larger, looser groups).
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
+    """Run ``easyssl duplicates`` with the parsed arguments; returns the exit code."""
     check_positive(args.k, "-k")
     embeddings, _, filenames = read_embeddings(args.embeddings)
     groups = find_duplicates(embeddings, threshold=args.threshold, k=args.k, mutual=not args.all_neighbors)

@@ -15,6 +15,7 @@ from easyssl.tools.selection import select_diverse, select_for_labeling
 
 # --------------------------------------------------------------------------- select
 def add_select(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``easyssl select`` to its sub-parser."""
     p.epilog = """examples:
   easyssl select --embeddings embeddings.csv -n 100 --output chosen.txt
 
@@ -29,6 +30,7 @@ the order picked: any prefix of the list is itself a diverse subset.
 
 
 def cmd_select(args: argparse.Namespace) -> int:
+    """Run ``easyssl select`` with the parsed arguments; returns the exit code."""
     embeddings, _, filenames = read_embeddings(args.embeddings)
     chosen = select_diverse(embeddings, args.n, metric=args.metric)
     write_lines(args.output, [quote_name(filenames[i]) for i in chosen])
@@ -99,6 +101,7 @@ def _csv_predictions(path: str, filenames: Sequence[str]) -> np.ndarray:
 
 
 def add_label_next(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``easyssl label-next`` to its sub-parser."""
     p.epilog = """examples:
   easyssl label-next --embeddings embeddings.csv --predictions probs.npy -n 50 --output to_label.txt
   easyssl label-next --embeddings embeddings.csv --predictions probs.csv -n 50 --output to_label.txt \\
@@ -122,6 +125,7 @@ first column is "filename" to match rows by filename). Pass --softmax for logits
 
 
 def cmd_label_next(args: argparse.Namespace) -> int:
+    """Run ``easyssl label-next`` with the parsed arguments; returns the exit code."""
     embeddings, _, filenames = read_embeddings(args.embeddings)
     probabilities = load_predictions(args.predictions, filenames)
     if args.softmax:

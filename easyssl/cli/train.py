@@ -93,6 +93,7 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
 
 # --------------------------------------------------------------------------- train
 def add_train(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``easyssl train`` to its sub-parser."""
     p.epilog = ("examples:\n  easyssl train my/images/ --epochs 10\n  easyssl train my/images/ --method byol --max-time 00:00:10:00\n"
                 "  easyssl train my/images/ --eval-dir my/labelled_val/   # kNN top-1 after every epoch\n")
     p.add_argument("input_dir", help="folder of images (class sub-folders are only used for evaluation)")
@@ -107,6 +108,7 @@ def _check_training_flags(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``easyssl train`` with the parsed arguments; returns the exit code."""
     _check_training_flags(args)
     checkpoint = train_embedding_model(check_dir(args.input_dir), method=args.method, **overrides(args))
     print(run_summary(checkpoint))
@@ -117,6 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- embed
 def add_embed(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``easyssl embed`` to its sub-parser."""
     p.epilog = "example:\n  easyssl embed my/images/ --checkpoint easyssl_runs/x/last.ckpt --output embeddings.csv\n"
     p.add_argument("input_dir", help="folder of images")
     p.add_argument("--checkpoint", required=True, help="the run folder or .ckpt file written by `easyssl train`")
@@ -131,6 +134,7 @@ def add_embed(p: argparse.ArgumentParser) -> None:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     # Streamed batch by batch into the file: memory stays bounded whatever the folder's size.
+    """Run ``easyssl embed`` with the parsed arguments; returns the exit code."""
     result = stream_embeddings(
         check_dir(args.input_dir), args.checkpoint, args.output, batch_size=args.batch_size, num_workers=args.num_workers,
         device=args.device or "auto", progress_bar=not args.quiet, whiten=not args.raw_features,
@@ -143,6 +147,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- run
 def add_run(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``easyssl run`` to its sub-parser."""
     p.epilog = "examples:\n  easyssl run\n  easyssl run my/images/ --epochs 10 --output embeddings.csv\n"
     p.add_argument("input_dir", nargs="?", help="folder of images (default: a small built-in demo set)")
     p.add_argument("--output", default="embeddings.csv", help="embeddings file: .csv (default) or .npz")
@@ -150,6 +155,7 @@ def add_run(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run ``easyssl run`` with the parsed arguments; returns the exit code."""
     input_dir = args.input_dir
     if input_dir is None:
         input_dir = make_demo_dataset(os.path.join(tempfile.gettempdir(), "easyssl_demo"), images_per_class=40, image_size=32)
@@ -207,22 +213,26 @@ def label_agreement(embeddings: np.ndarray, labels: list[int]) -> tuple[float, f
 
 # --------------------------------------------------------------------------- methods, demo
 def add_methods(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``easyssl methods`` to its sub-parser."""
     pass
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
+    """Run ``easyssl methods`` with the parsed arguments; returns the exit code."""
     for name in available_methods():
         print(f"{name:12s} {get_method(name).description}")
     return 0
 
 
 def add_demo(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``easyssl demo`` to its sub-parser."""
     p.add_argument("output_dir", help="folder to write")
     p.add_argument("--images-per-class", type=int, default=40)
     p.add_argument("--image-size", type=int, default=32)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Run ``easyssl demo`` with the parsed arguments; returns the exit code."""
     path = make_demo_dataset(args.output_dir, images_per_class=args.images_per_class, image_size=args.image_size)
     print(f"wrote the demo image set to {path}")
     return 0

@@ -59,6 +59,7 @@ class CachedImageDataset(Dataset):
 
     @property
     def filenames(self) -> list[str]:
+        """The wrapped dataset's filenames (the cache keeps its order)."""
         return self.dataset.filenames
 
     def __len__(self) -> int:

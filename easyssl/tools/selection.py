@@ -60,6 +60,7 @@ class _Distances:
         self.chunk = chunk_size or max(1, _BLOCK_ELEMENTS // max(1, x.shape[1]))
 
     def to_vector(self, c: torch.Tensor) -> torch.Tensor:
+        """Distances from the vector ``c`` to every row."""
         if self.metric == "cosine":
             return (1.0 - self.x @ c).clamp_min_(0.0)
         out = torch.empty(self.x.shape[0], dtype=self.x.dtype, device=self.x.device)
@@ -69,6 +70,7 @@ class _Distances:
         return out
 
     def to_row(self, i: int) -> torch.Tensor:
+        """Distances from row ``i`` to every row."""
         return self.to_vector(self.x[i])
 
     def closest_to_mean(self) -> int:

@@ -215,7 +215,7 @@ def stage_train_easyssl(a: dict) -> dict:
                                                collate={"input_size": a["input"]}, loader={"batch_size": a["batch"]},
                                                trainer={"max_epochs": a["epochs"], "progress_bar": False})
     seconds = time.perf_counter() - start
-    history = torch.load(checkpoint, map_location="cpu", weights_only=False)["history"]
+    history = easyssl.load_checkpoint(checkpoint)["history"]
     images = sum(h["images"] for h in history)
     steady = [h["images_per_second"] for h in history[1:]]
     return {"epochs": a["epochs"], "images": images, "seconds": seconds, "images_per_second": images / seconds,
@@ -269,7 +269,7 @@ def stage_small_easyssl(a: dict) -> dict:
     checkpoint = easyssl.train_embedding_model(a["small"], checkpoint_dir=tempfile.mkdtemp(dir=a["work"]), model={"backbone": "resnet-18", "width": 1.0},
                                                trainer={"max_time": a["max_time"], "progress_bar": False})
     wall = time.perf_counter() - start
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = easyssl.load_checkpoint(checkpoint)
     history = state["history"]
     steady = [h["images_per_second"] for h in history[1:]] or [h["images_per_second"] for h in history]
     return {"max_time": a["max_time"], "wall_seconds": wall, "overrun_seconds": wall - a["max_time"], "epochs": len(history),

@@ -178,9 +178,9 @@ def main(argv: list[str] | None = None) -> dict:
                                            checkpoint_dir=tempfile.mkdtemp(prefix="easyssl-dup-"))
         result["train_seconds"] = round(time.perf_counter() - start, 1)
     result["checkpoint"] = str(checkpoint)
-    import torch
+    import easyssl
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = easyssl.load_checkpoint(checkpoint)
     history = state.get("history", [])
     result["train_images"] = int(sum(h.get("images", 0) for h in history))
     batch = state.get("config", {}).get("loader", {}).get("batch_size") or 1
