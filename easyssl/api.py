@@ -10,7 +10,6 @@ import copy
 import datetime
 import os
 import time
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import easyssl.defaults as defaults
-from easyssl.config import AUTO, check_saved_config, default_config, eval_transform, merge_config, resolve_auto
+from easyssl.config import AUTO, default_config, eval_transform, merge_config, resolve_auto, view_config
 from easyssl.data import CachedImageDataset, MultiViewCollate, SSLDataset, open_dataset, warn_skipped
 from easyssl.data.images import max_image_pixels
 from easyssl.inference import Embedder, EmbeddingStreamWriter, load_model
@@ -26,12 +25,12 @@ from easyssl.inference.checks import warn_if_other_input_size
 from easyssl.methods import build_model, get_method
 from easyssl.nn.external import describe_backbone, resumed_backbone
 from easyssl.runtime import distributed
-from easyssl.runtime.checkpoint import load_checkpoint
 from easyssl.runtime.device import resolve_device
 from easyssl.runtime.rng import RandomStreams
 from easyssl.runtime.spawn import safe_num_workers
-from easyssl.train import LAST_CHECKPOINT, SelfSupervisedEmbedding, WarmupCosineSchedule, build_optimizer, calibration_loader
+from easyssl.train import SelfSupervisedEmbedding, WarmupCosineSchedule, build_optimizer, calibration_loader
 from easyssl.train.live_eval import build_live_evaluation
+from easyssl.train.resume import resume_from as resume_from_checkpoint
 
 __all__ = [
     "StreamedEmbeddings",
@@ -152,28 +151,6 @@ class TrainingRun:
         self.resume_from = resume_from
 
 
-def _resume_from(config: dict[str, Any], method: str) -> str | None:
-    """The checkpoint a ``resume=True`` run continues from (None: a new run), after checking it; the model
-    and view settings are taken from it, so that the model is rebuilt exactly as saved."""
-    if not config["resume"]:
-        return None
-    if not config["checkpoint_dir"]:
-        raise ValueError("resume=True needs checkpoint_dir=<the folder of the run to continue>")
-    candidate = os.path.join(os.fspath(config["checkpoint_dir"]), LAST_CHECKPOINT)
-    if not os.path.exists(candidate):
-        warnings.warn(f"resume=True but {candidate!r} does not exist: starting a new run there", stacklevel=3)
-        return None
-    saved = load_checkpoint(candidate).get("config") or {}
-    if saved:
-        check_saved_config(saved, candidate)
-    if saved.get("method") and saved["method"] != method:
-        raise ValueError(f"cannot resume {candidate!r}: it is a {saved['method']!r} run, not {method!r}")
-    for section in ("model", "collate"):
-        if section in saved:
-            config[section] = saved[section]
-    return candidate
-
-
 def build_training(input_dir: str | os.PathLike | None = None, *, method: str = "simclr", dataset: Any = None, **overrides: Any) -> TrainingRun:
     """Resolve the config and build dataset, loader, model, loss, optimiser and trainer without training.
 
@@ -190,7 +167,7 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
     spec = get_method(config["method"])
     _init_distributed(config["trainer"]["device"])
     given_backbone = config["model"]["backbone"]
-    resume_from = _resume_from(config, spec.name)
+    resume_from = resume_from_checkpoint(config, spec.name)
     config["model"]["backbone"] = resumed_backbone(config["model"]["backbone"], given_backbone)  # a custom module, passed again
     if not config["checkpoint_dir"]:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
@@ -213,9 +190,9 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
             # tensors; the views are made for whole batches on the training device.
             cache_bytes = None if loader_cfg["cache_bytes"] == AUTO else int(loader_cfg["cache_bytes"])
             train_data = CachedImageDataset(data, defaults.cache_image_size(int(collate["input_size"])), cache_bytes)
-            batch_transform = spec.batch_transform(**collate).to(device)  # type: ignore[misc]
+            batch_transform = spec.batch_transform(**view_config(collate)).to(device)  # type: ignore[misc]
         else:
-            data.transform = spec.transform(**collate)
+            data.transform = spec.transform(**view_config(collate))
         loader = _build_loader(train_data, loader_cfg, seed)
         model = build_model(spec, config["model"], input_size=int(collate["input_size"]), load_weights=resume_from is None)
         config["model"]["backbone"] = describe_backbone(config["model"]["backbone"])  # configs hold names, not modules

@@ -75,7 +75,8 @@ def default_config(method: str = "simclr") -> dict[str, Any]:
         "model": {"backbone": AUTO, "width": AUTO, "small_input": None, "weights": None, "weights_prefix": AUTO, **spec.model_defaults},
         "criterion": dict(spec.criterion_defaults),
         "optimizer": copy.deepcopy(FIXED_SECTIONS["optimizer"]),
-        "collate": {"input_size": AUTO, "normalize": IMAGENET_NORMALIZE, **spec.collate_defaults},
+        "collate": {"input_size": AUTO, "train_crop_size": AUTO, "normalize": IMAGENET_NORMALIZE, **spec.collate_defaults,
+                    **({"min_scale": AUTO} if "min_scale" in spec.collate_defaults else {})},
         "loader": copy.deepcopy(FIXED_SECTIONS["loader"]),
         "trainer": copy.deepcopy(FIXED_SECTIONS["trainer"]),
         "evaluation": copy.deepcopy(FIXED_SECTIONS["evaluation"]),
@@ -154,6 +155,18 @@ def check_values(config: dict[str, Any]) -> None:
             raise ValueError(f"evaluation {key}={os.fspath(folder)!r} is not a folder: pass a folder of images in class sub-folders")
 
 
+def view_config(collate: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of a method's view transforms from the ``collate`` section: its keys, with the views
+    made at ``train_crop_size`` (``input_size`` is the side images are embedded at; see
+    :func:`easyssl.defaults.default_train_crop_size`). Configs saved before ``train_crop_size`` existed
+    trained their views at ``input_size``."""
+    views = {key: value for key, value in collate.items() if key != "train_crop_size"}
+    size = collate.get("train_crop_size")
+    if size is not None and size != AUTO:
+        views["input_size"] = int(size)
+    return views
+
+
 def eval_transform(config: dict[str, Any]) -> EvalTransform:
     """The evaluation (embedding) transform of a trained model's config: resize and centre-crop to
     ``collate.input_size``, normalised as in training."""
@@ -174,6 +187,8 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
     if collate["input_size"] == AUTO:
         collate["input_size"] = defaults.default_input_size(_short_sides(dataset))
     input_size = int(collate["input_size"])
+    if collate.get("min_scale") == AUTO:  # the method's preset (its paper's value) for photos, see the rule
+        collate["min_scale"] = defaults.default_min_scale(input_size, float(spec.collate_defaults["min_scale"]))
     name, width = defaults.default_backbone(input_size, device)
     if model["backbone"] == AUTO and spec.model_defaults.get("backbone", AUTO) != AUTO:
         model["backbone"] = spec.model_defaults["backbone"]  # the method's own choice (MAE: a ViT)
@@ -185,6 +200,8 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
         model["width"] = 1.0
     if model["small_input"] is None:
         model["small_input"] = input_size <= SMALL_INPUT_MAX_SIZE
+    if collate.get("train_crop_size", AUTO) == AUTO:
+        collate["train_crop_size"] = defaults.default_train_crop_size(input_size, device, model["backbone"])
     check_values(config)
     if trainer["max_epochs"] == AUTO:  # 100 epochs, unless a step or time budget alone bounds training
         trainer["max_epochs"] = None if (trainer["max_time"] is not None or trainer["max_steps"] is not None) else 100

@@ -86,11 +86,12 @@ def run_ours(train_dir: str, test_dir: str, *, epochs: int | None = None, max_ti
 
 
 def peer_train_and_embed(train_dir: str, embed_dirs: list[str], *, epochs: int, batch_size: int, input_size: int,
-                         backbone: str = "resnet-18", width: float = 1.0, workers: int = -1) -> dict[str, Any]:
+                         backbone: str = "resnet-18", width: float = 1.0, workers: int = -1, max_time: float | None = None) -> dict[str, Any]:
     """Train with LightlySSL's three-line API (``lightly.core``) from scratch, then embed each of ``embed_dirs``.
 
-    Returns ``train_seconds``, ``embed_seconds`` (all folders) and ``embeddings``: one
-    ``(embeddings, labels, filenames)`` per folder.
+    ``max_time`` (seconds) is passed to its Lightning trainer, which then stops at the budget or after
+    ``epochs``, whichever comes first. Returns ``train_seconds``, ``embed_seconds`` (all folders),
+    ``steps`` (optimiser steps, from its checkpoint) and ``embeddings``: one ``(embeddings, labels, filenames)`` per folder.
     """
     from lightly.core import embed_images as peer_embed
     from lightly.core import train_embedding_model as peer_train
@@ -98,35 +99,40 @@ def peer_train_and_embed(train_dir: str, embed_dirs: list[str], *, epochs: int, 
     common = dict(model={"name": backbone, "width": width}, collate={"input_size": input_size},
                   loader={"batch_size": batch_size, "num_workers": workers})
     gpus = 1 if torch.cuda.is_available() else 0
+    trainer: dict[str, Any] = {"max_epochs": epochs, "gpus": gpus, "enable_model_summary": False}
+    if max_time is not None:
+        seconds = int(round(max_time))
+        trainer["max_time"] = f"00:{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
     train_dir, embed_dirs = os.path.abspath(train_dir), [os.path.abspath(d) for d in embed_dirs]  # we chdir below
     cwd = os.getcwd()
     os.chdir(tempfile.mkdtemp(prefix="lightly-bench-"))  # lightly writes its checkpoints and logs into the working directory
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             start = time.perf_counter()
-            checkpoint = peer_train(input_dir=train_dir, pre_trained=False, seed=1,
-                                    trainer={"max_epochs": epochs, "gpus": gpus, "enable_model_summary": False}, **common)
+            checkpoint = peer_train(input_dir=train_dir, pre_trained=False, seed=1, trainer=trainer, **common)
             train_seconds = time.perf_counter() - start
             start = time.perf_counter()
             embeddings = [peer_embed(checkpoint, input_dir=folder, trainer={"gpus": gpus}, **common) for folder in embed_dirs]
             embed_seconds = time.perf_counter() - start
+        steps = int(torch.load(checkpoint, map_location="cpu", weights_only=False).get("global_step", 0))  # the peer's own Lightning file
     finally:
         os.chdir(cwd)
-    return {"train_seconds": train_seconds, "embed_seconds": embed_seconds, "embeddings": embeddings}
+    return {"train_seconds": train_seconds, "embed_seconds": embed_seconds, "steps": steps, "embeddings": embeddings}
 
 
 def run_peer(train_dir: str, test_dir: str, *, epochs: int, batch_size: int, input_size: int, backbone: str = "resnet-18",
-             workers: int = -1, ks: tuple[int, ...] = (200, 20)) -> dict[str, Any]:
-    """The same as :func:`run_ours` with LightlySSL's three-line API, trained from scratch."""
+             workers: int = -1, ks: tuple[int, ...] = (200, 20), max_time: float | None = None) -> dict[str, Any]:
+    """The same as :func:`run_ours` with LightlySSL's three-line API, trained from scratch (for ``epochs``, or until ``max_time`` seconds)."""
     run = peer_train_and_embed(train_dir, [train_dir, test_dir], epochs=epochs, batch_size=batch_size,
-                               input_size=input_size, backbone=backbone, workers=workers)
+                               input_size=input_size, backbone=backbone, workers=workers, max_time=max_time)
     (train_emb, train_labels, _), (test_emb, test_labels, _) = run["embeddings"]
-    images_trained = (count_images(train_dir) // batch_size) * batch_size * epochs
+    images_trained = run["steps"] * batch_size
     result = {
         "train_seconds": run["train_seconds"],
         "train_images_per_second": images_trained / run["train_seconds"],
         "embed_images_per_second": (len(train_labels) + len(test_labels)) / run["embed_seconds"],
-        "epochs": epochs,
+        "epochs": images_trained / count_images(train_dir),
+        "steps": run["steps"],
     }
     for k in ks:
         result[f"knn_top1_k{k}"] = knn_accuracy(train_emb, train_labels, test_emb, test_labels, k=k)
