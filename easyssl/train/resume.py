@@ -40,4 +40,6 @@ def resume_from(config: dict[str, Any], method: str) -> str | None:
     for section in ("model", "collate"):
         if section in saved:
             config[section] = saved[section]
+    if "collate" in saved and "train_crop_size" not in saved["collate"]:  # saved before the key: views at the input size
+        config["collate"] = {**saved["collate"], "train_crop_size": saved["collate"].get("input_size")}
     return candidate

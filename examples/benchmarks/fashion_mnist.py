@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"settings: {args.backbone} (width {args.width}), input {args.input_size} px, batch {args.batch_size}, {args.epochs} epoch(s), SimCLR")
     rows = {}
     rows["easyssl"] = run_ours(train_dir, test_dir, epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size,
-                               backbone=args.backbone, width=args.width, precision=args.precision)
+                               backbone=args.backbone, width=args.width, precision=args.precision,
+                               # equal work: the peer's views (at the input size, crops from 8%), not easyssl's small-image rules
+                               extra={"collate": {"train_crop_size": args.input_size, "min_scale": 0.08}})
     print("easyssl:", json.dumps({k: v for k, v in rows["easyssl"].items() if k != "config"}, default=str), flush=True)
     if args.peer:
         rows["lightly"] = run_peer(train_dir, test_dir, epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size,

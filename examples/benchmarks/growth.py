@@ -35,7 +35,7 @@ import json, resource, sys, tempfile, time
 from easyssl import embed_images, train_embedding_model
 folder, width, batch = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 start = time.perf_counter()
-ckpt = train_embedding_model(folder, model={"backbone": "resnet-18", "width": width}, collate={"input_size": 32},
+ckpt = train_embedding_model(folder, model={"backbone": "resnet-18", "width": width}, collate={"input_size": 32, "train_crop_size": 32, "min_scale": 0.08},  # the peer's views: equal work
                              loader={"batch_size": batch}, trainer={"max_epochs": 1, "progress_bar": False},
                              checkpoint_dir=tempfile.mkdtemp())
 train = time.perf_counter() - start

@@ -55,3 +55,14 @@ def test_configs_saved_before_the_key_train_their_views_at_the_input_size():
 def test_a_vit_trains_at_its_input_size(demo_folder, tmp_path):
     run = build_training(demo_folder, method="mae", checkpoint_dir=tmp_path, trainer={"device": "cpu"})
     assert run.config["collate"]["train_crop_size"] == run.config["collate"]["input_size"] == 32
+
+
+def test_resuming_a_run_saved_before_the_key_keeps_its_views_at_the_input_size(demo_folder, tmp_path):
+    checkpoint = train_embedding_model(demo_folder, checkpoint_dir=tmp_path, **fast_config())
+    state = load_checkpoint(checkpoint)
+    del state["config"]["collate"]["train_crop_size"]  # as written by easyssl before train_crop_size existed
+    torch.save(state, checkpoint)
+    run = build_training(demo_folder, checkpoint_dir=tmp_path, resume=True, **fast_config(trainer={"max_epochs": 2}))
+    assert run.config["collate"]["train_crop_size"] == 32
+    views = run.trainer.batch_transform(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8))
+    assert views[0].shape[-2:] == (32, 32)

@@ -1,0 +1,150 @@
+"""Tuning screen: train one setting on the tuning split under a budget, then kNN of several feature readouts.
+
+The short runs (2 minutes) that chose the small-image rules of ``easyssl/defaults.py``
+(issue 12; the figures are in the README's "Tuning notes" and in
+``results/tuning_screen_2026-11-26.jsonl``). Each run trains on the tuning split (images cut
+from Fashion-MNIST's *training* set only, never the test set), then reports weighted kNN top-1
+(k=200 and k=20) of
+
+* ``gap``: the backbone's features as ``embed_images(..., whiten=False)`` returns them,
+  and whitened (``_white``: :func:`easyssl.fit_whitening` on all 10,000 training features);
+* other readouts of the same model, to see where the information is: ``l3l4`` (the last two
+  stages, pooled and concatenated), ``pool2`` (the last feature map pooled to 2x2: keeps
+  the position), ``head1`` (the projection head's first layer), ``proj`` (its output).
+
+    python examples/benchmarks/tuning_screen.py --budget 120 --set collate.min_scale=0.25
+    python examples/benchmarks/tuning_screen.py --budget 120 --method nnclr --set model.hidden_dim=512
+    python examples/benchmarks/tuning_screen.py --budget 600 --json out.jsonl   # a 10-minute confirmation
+
+Experiment hooks (settings that lost, kept so the losses can be re-run): ``--stem-stride 2
+--width 0.5`` trains a ResNet-18 whose first convolution has stride 2; ``--isotropy W`` adds
+``W`` times a penalty on the backbone features' second-moment matrix (its distance to a
+multiple of the identity) to SimCLR's loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fashion_mnist_data import build_folder  # noqa: E402
+
+from easyssl import SSLDataset, fit_whitening, knn_accuracy, load_model, train_embedding_model  # noqa: E402
+from easyssl.config import eval_transform  # noqa: E402
+from easyssl.models import backbone as build_backbone  # noqa: E402
+
+
+def isotropy_penalty(features: torch.Tensor) -> torch.Tensor:
+    """Squared distance of the features' second-moment matrix, scaled to trace D, to the identity (divided by D)."""
+    h = features.float()
+    moment = h.T @ h / h.shape[0]
+    d = moment.shape[0]
+    moment = moment * (d / moment.diagonal().sum().clamp_min(1e-8))
+    return ((moment - torch.eye(d, device=moment.device)) ** 2).sum() / d
+
+
+def add_isotropy_penalty(weight: float) -> None:
+    """Make SimCLR's training loss NT-Xent + ``weight`` x :func:`isotropy_penalty` of the backbone features."""
+    from easyssl.methods import simclr
+
+    def training_loss(self, views, criterion, progress):
+        h = self.embed(torch.cat(list(views[:2]), dim=0))
+        z0, z1 = self.projection_head(h).chunk(2, dim=0)
+        return criterion(z0, z1) + weight * isotropy_penalty(h)
+
+    simclr.SimCLR.training_loss = training_loss
+
+
+def stride_backbone(width: float, stride: int, input_size: int = 28) -> torch.nn.Module:
+    """A small-image ResNet-18 whose first convolution has ``stride``."""
+    net = build_backbone("resnet-18", width=width, input_size=input_size)
+    net.conv1.stride = (stride, stride)
+    return net
+
+
+def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, torch.Tensor], list[int]]:
+    """Every readout of the module docstring for the images of ``folder``, and their labels."""
+    data = SSLDataset(folder)
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in ("gap", "l3l4", "pool2", "head1", "proj")}
+    net = getattr(model.backbone, "model", model.backbone)  # a module passed as the backbone is wrapped
+    head = getattr(model, "projection_head", None)
+    with torch.no_grad():
+        for start in range(0, len(data), 500):
+            x = torch.stack([transform(data.load(j)[0]) for j in range(start, min(start + 500, len(data)))])
+            h = net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(x))))))
+            h3 = net.layer3(h)
+            h4 = net.layer4(h3)
+            pooled = h4.mean((2, 3))
+            out["gap"].append(pooled)
+            out["l3l4"].append(torch.cat([h3.mean((2, 3)), pooled], 1))
+            out["pool2"].append(torch.nn.functional.adaptive_avg_pool2d(h4, 2).flatten(1))
+            if head is not None:
+                z = pooled
+                for layer in [m for m in head.modules() if isinstance(m, (torch.nn.Linear, torch.nn.BatchNorm1d))][:2]:
+                    z = layer(z)
+                out["head1"].append(z)
+                out["proj"].append(head(pooled))
+    return {k: torch.cat(v).numpy() for k, v in out.items() if v}, data.get_targets()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="bench_data/fashion_mnist_tuning")
+    parser.add_argument("--budget", type=float, default=120, help="training budget in seconds")
+    parser.add_argument("--method", default="simclr")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a default")
+    parser.add_argument("--checkpoint", help="evaluate this checkpoint instead of training")
+    parser.add_argument("--stem-stride", type=int, default=0, help="experiment hook: first-convolution stride")
+    parser.add_argument("--width", type=float, default=0.25, help="backbone width with --stem-stride")
+    parser.add_argument("--isotropy", type=float, default=0.0, help="experiment hook: weight of the isotropy penalty (SimCLR)")
+    parser.add_argument("--tag", default="")
+    parser.add_argument("--json", help="append the figures as one line to this file")
+    args = parser.parse_args(argv)
+    if args.isotropy:
+        add_isotropy_penalty(args.isotropy)
+    train_dir, test_dir = build_folder(args.data, 10_000, 2_000, tuning=True)
+    config: dict = {"trainer": {"max_time": args.budget, "progress_bar": False}, "checkpoint_dir": tempfile.mkdtemp(prefix="easyssl-screen-")}
+    for item in args.set:
+        path, value = item.split("=", 1)
+        section, key = path.split(".", 1)
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass
+        config.setdefault(section, {})[key] = value
+    custom = (lambda: stride_backbone(args.width, args.stem_stride)) if args.stem_stride else None
+    if custom:
+        config.setdefault("model", {})["backbone"] = custom()
+    start = time.perf_counter()
+    checkpoint = args.checkpoint or train_embedding_model(train_dir, method=args.method, **config)
+    train_seconds = time.perf_counter() - start
+    model, saved = load_model(checkpoint, backbone=custom() if custom else None)
+    images = sum(h["images"] for h in torch.load(checkpoint, map_location="cpu", weights_only=True)["history"])
+    transform = eval_transform(saved)
+    train, train_labels = readouts(model, train_dir, transform)
+    test, test_labels = readouts(model, test_dir, transform)
+    result = {"tag": args.tag, "method": args.method, "set": args.set, "train_s": round(train_seconds, 1),
+              "epochs": round(images / len(train_labels), 1), "img_s": round(images / max(train_seconds, 1e-9))}
+    for name in train:
+        tr, te = train[name], test[name]
+        mean, whitening = fit_whitening(tr)
+        for k in (200, 20):
+            result[f"{name}_k{k}"] = round(knn_accuracy(tr, train_labels, te, test_labels, k=k), 4)
+            result[f"{name}_white_k{k}"] = round(knn_accuracy((tr - mean) @ whitening, train_labels, (te - mean) @ whitening, test_labels, k=k), 4)
+    print(json.dumps(result))
+    if args.json:
+        with open(args.json, "a") as handle:
+            handle.write(json.dumps(result) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
