@@ -158,8 +158,8 @@ def check_values(config: dict[str, Any]) -> None:
 def view_config(collate: dict[str, Any]) -> dict[str, Any]:
     """The arguments of a method's view transforms from the ``collate`` section: its keys, with the views
     made at ``train_crop_size`` (``input_size`` is the side images are embedded at; see
-    :func:`easyssl.defaults.default_train_crop_size`). Configs saved before ``train_crop_size`` existed
-    trained their views at ``input_size``."""
+    :func:`easyssl.defaults.default_train_crop_size`); without the key (a config saved before it), the
+    views are at ``input_size``."""
     views = {key: value for key, value in collate.items() if key != "train_crop_size"}
     size = collate.get("train_crop_size")
     if size is not None and size != AUTO:
@@ -200,7 +200,9 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
         model["width"] = 1.0
     if model["small_input"] is None:
         model["small_input"] = input_size <= SMALL_INPUT_MAX_SIZE
-    if collate.get("train_crop_size", AUTO) == AUTO:
+    if "train_crop_size" not in collate:  # a resumed run's config, saved before the key: its views were at the input size
+        collate["train_crop_size"] = input_size
+    elif collate["train_crop_size"] == AUTO:
         collate["train_crop_size"] = defaults.default_train_crop_size(input_size, device, model["backbone"])
     check_values(config)
     if trainer["max_epochs"] == AUTO:  # 100 epochs, unless a step or time budget alone bounds training

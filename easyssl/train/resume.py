@@ -11,15 +11,6 @@ from easyssl.runtime.checkpoint import load_checkpoint
 from easyssl.train.trainer import LAST_CHECKPOINT
 
 
-def resume_path(overrides: dict[str, Any]) -> str | None:
-    """``<checkpoint_dir>/last.ckpt`` when ``overrides`` ask to resume and that file exists, else None."""
-    folder = overrides.get("checkpoint_dir")
-    if not overrides.get("resume") or not folder:
-        return None
-    candidate = os.path.join(os.fspath(folder), LAST_CHECKPOINT)
-    return candidate if os.path.exists(candidate) else None
-
-
 def resume_from(config: dict[str, Any], method: str) -> str | None:
     """The checkpoint a ``resume=True`` run continues from (None: a new run), after checking it; the model
     and view settings are taken from it (in place, in ``config``), so that the model is rebuilt exactly as saved."""
@@ -27,10 +18,9 @@ def resume_from(config: dict[str, Any], method: str) -> str | None:
         return None
     if not config["checkpoint_dir"]:
         raise ValueError("resume=True needs checkpoint_dir=<the folder of the run to continue>")
-    candidate = resume_path(config)
-    if candidate is None:
-        missing = os.path.join(os.fspath(config["checkpoint_dir"]), LAST_CHECKPOINT)
-        warnings.warn(f"resume=True but {missing!r} does not exist: starting a new run there", stacklevel=4)
+    candidate = os.path.join(os.fspath(config["checkpoint_dir"]), LAST_CHECKPOINT)
+    if not os.path.exists(candidate):
+        warnings.warn(f"resume=True but {candidate!r} does not exist: starting a new run there", stacklevel=4)
         return None
     saved = load_checkpoint(candidate).get("config") or {}
     if saved:
@@ -40,6 +30,4 @@ def resume_from(config: dict[str, Any], method: str) -> str | None:
     for section in ("model", "collate"):
         if section in saved:
             config[section] = saved[section]
-    if "collate" in saved and "train_crop_size" not in saved["collate"]:  # saved before the key: views at the input size
-        config["collate"] = {**saved["collate"], "train_crop_size": saved["collate"].get("input_size")}
     return candidate

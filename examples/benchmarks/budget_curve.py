@@ -34,7 +34,7 @@ from time_to_accuracy import raw_pixels  # noqa: E402
 
 from easyssl import knn_accuracy  # noqa: E402
 
-#: Lines of the picture: (key in a budget's results, label, colour, line style).
+#: Lines of the picture: (library, figure in that library's results of a budget, label, colour, line style).
 LINES = (
     ("easyssl", "knn_top1_k200", "easyssl defaults (embeddings as returned)", "tab:blue", "-"),
     ("easyssl", "knn_top1_k200_unwhitened", "easyssl, features before whitening", "tab:blue", "--"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import platform
 import resource
@@ -85,6 +86,21 @@ def run_ours(train_dir: str, test_dir: str, *, epochs: int | None = None, max_ti
     return result
 
 
+def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``["collate.min_scale=0.25", ...]`` (the ``--set`` options of the benchmarks) as config sections;
+    values are read as JSON where they parse, else kept as strings."""
+    sections: dict[str, dict[str, Any]] = {}
+    for item in items:
+        path, value = item.split("=", 1)
+        section, key = path.split(".", 1)
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass
+        sections.setdefault(section, {})[key] = value
+    return sections
+
+
 def peer_train_and_embed(train_dir: str, embed_dirs: list[str], *, epochs: int, batch_size: int, input_size: int,
                          backbone: str = "resnet-18", width: float = 1.0, workers: int = -1, max_time: float | None = None) -> dict[str, Any]:
     """Train with LightlySSL's three-line API (``lightly.core``) from scratch, then embed each of ``embed_dirs``.
@@ -114,7 +130,7 @@ def peer_train_and_embed(train_dir: str, embed_dirs: list[str], *, epochs: int, 
             start = time.perf_counter()
             embeddings = [peer_embed(checkpoint, input_dir=folder, trainer={"gpus": gpus}, **common) for folder in embed_dirs]
             embed_seconds = time.perf_counter() - start
-        steps = int(torch.load(checkpoint, map_location="cpu", weights_only=False).get("global_step", 0))  # the peer's own Lightning file
+        steps = int(torch.load(checkpoint, map_location="cpu", weights_only=True).get("global_step", 0))  # the peer's Lightning file
     finally:
         os.chdir(cwd)
     return {"train_seconds": train_seconds, "embed_seconds": embed_seconds, "steps": steps, "embeddings": embeddings}

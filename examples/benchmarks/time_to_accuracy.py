@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import machine, print_table, run_ours, run_peer, whitened_knn  # noqa: E402
+from common import machine, parse_overrides, print_table, run_ours, run_peer, whitened_knn  # noqa: E402
 from fashion_mnist_data import build_folder  # noqa: E402
 
 from easyssl import SSLDataset, knn_accuracy  # noqa: E402
@@ -53,15 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_dir, test_dir = build_folder(data, 10_000, 2_000, tuning=args.tuning)
     print(f"machine: {machine()}")
     print(f"data: Fashion-MNIST, 10,000 train / 2,000 test images ({'tuning split' if args.tuning else 'benchmark split'})")
-    extra: dict = {}
-    for item in args.set:
-        path, value = item.split("=", 1)
-        section, key = path.split(".", 1)
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            pass
-        extra.setdefault(section, {})[key] = value
+    extra = parse_overrides(args.set)
     rows = {}
     train_px, train_labels = raw_pixels(train_dir)
     test_px, test_labels = raw_pixels(test_dir)

@@ -35,6 +35,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from common import parse_overrides  # noqa: E402
 from fashion_mnist_data import build_folder  # noqa: E402
 
 from easyssl import SSLDataset, fit_whitening, knn_accuracy, load_model, train_embedding_model  # noqa: E402
@@ -112,14 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
         add_isotropy_penalty(args.isotropy)
     train_dir, test_dir = build_folder(args.data, 10_000, 2_000, tuning=True)
     config: dict = {"trainer": {"max_time": args.budget, "progress_bar": False}, "checkpoint_dir": tempfile.mkdtemp(prefix="easyssl-screen-")}
-    for item in args.set:
-        path, value = item.split("=", 1)
-        section, key = path.split(".", 1)
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            pass
-        config.setdefault(section, {})[key] = value
+    for section, values in parse_overrides(args.set).items():
+        config.setdefault(section, {}).update(values)
     custom = (lambda: stride_backbone(args.width, args.stem_stride)) if args.stem_stride else None
     if custom:
         config.setdefault("model", {})["backbone"] = custom()
