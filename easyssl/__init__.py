@@ -41,6 +41,7 @@ from easyssl.transforms import (
 )
 from easyssl.tools import (
     export_backbone,
+    find_duplicate_images,
     find_duplicates,
     knn_accuracy,
     knn_predict,
@@ -72,6 +73,7 @@ __all__ = [
     "EmbeddingStreamWriter",
     "EvalTransform",
     "export_backbone",
+    "find_duplicate_images",
     "find_duplicates",
     "get_method",
     "knn_accuracy",

@@ -1,25 +1,26 @@
 """Near-duplicates: find groups of images that are (almost) the same picture.
 
     python examples/find_duplicates.py
-    python examples/find_duplicates.py --input-dir my/images/ --threshold 0.995
+    python examples/find_duplicates.py --input-dir my/images/ --ratio 6
 
 Without --input-dir, the demo set is written with two planted duplicates: an exact copy
 and a re-saved JPEG of the same image (the demo's striped images of the same colour and
 spacing are near-duplicates too: they differ by a small shift). Two images are
-near-duplicates when the cosine similarity of their embeddings is at least --threshold.
-The same from the command line:
+near-duplicates when they are --ratio times closer to each other than to their 12th
+nearest neighbour (and at least --threshold similar); each image is also compared as
+18 crops, so cropped copies are found. The same from the command line:
 
-    easyssl duplicates --embeddings embeddings.csv --threshold 0.999 --output groups.txt
+    easyssl duplicates --input-dir my/images/ --checkpoint runs/a/last.ckpt --output groups.txt
 """
 
 import argparse
 import os
 import shutil
 
-import numpy as np
 from PIL import Image
 
-from easyssl import embed_images, find_duplicates, make_demo_dataset, nearest_neighbors, train_embedding_model
+from easyssl import embed_images, find_duplicate_images, find_duplicates, make_demo_dataset, train_embedding_model
+from easyssl.tools.duplicates import DUPLICATE_RATIO, DUPLICATE_THRESHOLD
 
 
 def main(argv=None):
@@ -27,7 +28,9 @@ def main(argv=None):
     parser.add_argument("--input-dir", help="folder of images (default: the demo set with two planted duplicates)")
     parser.add_argument("--output-dir", default="easyssl_examples/find_duplicates")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--threshold", type=float, default=0.999, help="minimum cosine similarity (default: 0.999)")
+    parser.add_argument("--threshold", type=float, default=DUPLICATE_THRESHOLD,
+                        help=f"minimum cosine similarity (default: {DUPLICATE_THRESHOLD})")
+    parser.add_argument("--ratio", type=float, default=DUPLICATE_RATIO, help=f"the ratio test's factor (default: {DUPLICATE_RATIO:g})")
     parser.add_argument("--fast", action="store_true", help="a tiny model and two training steps (for tests)")
     args = parser.parse_args(argv)
 
@@ -43,24 +46,22 @@ def main(argv=None):
     if args.fast:
         settings = {"model": {"width": 0.25}, "loader": {"batch_size": 16, "num_workers": 0}, "trainer": {"max_steps": 2, "progress_bar": False}}
     checkpoint = train_embedding_model(input_dir=input_dir, checkpoint_dir=os.path.join(args.output_dir, "run"), **settings)
-    embeddings, _, filenames = embed_images(input_dir=input_dir, checkpoint=checkpoint, progress_bar=False, num_workers=0)
 
-    # How similar are images to their nearest neighbour, typically? Duplicates score
-    # above that (near 1.0); choose the threshold between the two. find_duplicates compares
-    # embeddings after subtracting their mean, so measure the same way.
-    centred = embeddings - embeddings.mean(axis=0, keepdims=True)
-    _, nearest = nearest_neighbors(centred, None, k=1, exclude_self=True)
-    print(f"nearest-neighbour similarity: median {np.median(nearest):.4f}, max {nearest.max():.4f}")
-
-    # Each group is a list of row indices; every group has at least two images.
-    groups = find_duplicates(embeddings, threshold=args.threshold)
-    print(f"{len(groups)} group(s) of near-duplicates at cosine similarity >= {args.threshold}")
+    # Each image is embedded whole and as 18 crops; two images are linked when one is far closer to the other
+    # (whole or cropped) than to anything else. Groups are lists of file names, at least two in each.
+    groups = find_duplicate_images(input_dir, checkpoint, threshold=args.threshold, ratio=args.ratio,
+                                   progress_bar=False, num_workers=0)
+    print(f"{len(groups)} group(s) of near-duplicates")
     for group in groups[:10]:
-        print("  " + "  ".join(filenames[i] for i in group))
+        print("  " + "  ".join(group))
 
     # Keep the first image of each group; these are the files you could delete.
-    redundant = [filenames[i] for group in groups for i in group[1:]]
-    print(f"{len(redundant)} redundant image(s) out of {len(filenames)}")
+    redundant = [name for group in groups for name in group[1:]]
+    print(f"{len(redundant)} redundant image(s)")
+
+    # From embeddings you already have (no crops: cropped copies are mostly missed), the same rule:
+    embeddings, _, filenames = embed_images(input_dir=input_dir, checkpoint=checkpoint, progress_bar=False, num_workers=0)
+    print(f"from the embeddings alone: {len(find_duplicates(embeddings, threshold=args.threshold, ratio=args.ratio))} group(s)")
 
 
 if __name__ == "__main__":

@@ -8,12 +8,21 @@ import os
 import numpy as np
 import torch
 
-from easyssl.cli.common import CLIError, check_positive, class_names, match_filename, quote_name, read_embeddings, write_lines
+from easyssl.cli.common import CLIError, check_dir, check_positive, class_names, match_filename, quote_name, read_embeddings, write_lines
 from easyssl.config import eval_transform
 from easyssl.data import load_image
 from easyssl.inference import load_model
+from easyssl.inference.views import CROP_VIEWS
 from easyssl.runtime.device import autocast, resolve_precision
-from easyssl.tools.search import DUPLICATE_THRESHOLD, find_duplicates, nearest_neighbors
+from easyssl.tools.duplicates import (
+    DUPLICATE_CONTEXT,
+    DUPLICATE_RATIO,
+    DUPLICATE_THRESHOLD,
+    find_duplicate_images,
+    find_duplicates,
+    warn_if_too_short,
+)
+from easyssl.tools.search import nearest_neighbors
 from easyssl.tools.visualize import plot_nearest_neighbors
 
 
@@ -125,46 +134,70 @@ def _plot_similar(args: argparse.Namespace, labels: list[int], filenames: list[s
 # --------------------------------------------------------------------------- duplicates
 def add_duplicates(p: argparse.ArgumentParser) -> None:
     """Add the arguments of ``easyssl duplicates`` to its sub-parser."""
-    p.epilog = """examples:
+    p.epilog = f"""examples:
+  easyssl duplicates --input-dir my/images/ --checkpoint runs/a/last.ckpt   # finds cropped copies too
   easyssl duplicates --embeddings embeddings.csv
-  easyssl duplicates --embeddings embeddings.csv --threshold 0.98 --output groups.txt
-  easyssl duplicates --embeddings embeddings.csv --to-remove redundant.txt
+  easyssl duplicates --embeddings embeddings.csv --ratio 6 --output groups.txt
+  easyssl duplicates --input-dir my/images/ --checkpoint runs/a/last.ckpt --to-remove redundant.txt
 
-Two images are linked when their embeddings have cosine similarity >= --threshold and each
-is the other's nearest neighbour (near-exact copies, >= 0.999, always); linked images form a
-group. Lower the threshold to find looser near-duplicates (crops, edits); --all-neighbors
-links every neighbour above the threshold (larger, looser groups).
+Two images are linked when they are --ratio times closer to each other (in 1 - cosine
+similarity) than each is to its -k-th nearest neighbour, and at least --threshold similar;
+linked images form a group. A copy is far closer to its original than to anything else; a
+look-alike has many neighbours about as close. With --input-dir and --checkpoint each image
+is also embedded as {len(CROP_VIEWS)} crops, and the best-matching crop counts: cropped copies are
+found this way (from an embeddings file alone most are not). Raise --ratio for fewer, surer
+groups; lower it to find looser copies.
 """
-    p.add_argument("--embeddings", required=True, help="embeddings file (.csv or .npz)")
+    p.add_argument("--embeddings", help="embeddings file (.csv or .npz); or give --input-dir and --checkpoint")
+    p.add_argument("--input-dir", help="folder of images, embedded with --checkpoint (whole and cropped)")
+    p.add_argument("--checkpoint", help="checkpoint to embed --input-dir with; with --embeddings, only checked for its training length")
+    p.add_argument("--ratio", type=float, default=DUPLICATE_RATIO,
+                   help=f"how many times closer a pair must be than each image's k-th neighbour (default: {DUPLICATE_RATIO:g}; 0: off)")
     p.add_argument("--threshold", type=float, default=DUPLICATE_THRESHOLD,
                    help=f"minimum cosine similarity, -1..1 (default: {DUPLICATE_THRESHOLD})")
-    p.add_argument("-k", type=int, default=20, help="neighbours examined per image (default: 20)")
+    p.add_argument("-k", type=int, default=DUPLICATE_CONTEXT,
+                   help=f"neighbours examined per image, the last the ratio test's reference (default: {DUPLICATE_CONTEXT})")
+    p.add_argument("--mutual", action="store_true", help="also require each image to be the other's nearest neighbour")
+    p.add_argument("--all-neighbors", action="store_true", help=argparse.SUPPRESS)  # the default since the ratio test
     p.add_argument("--output", help="text file: one group per line, filenames separated by tabs")
     p.add_argument("--to-remove", metavar="FILE", help="text file listing every group member but the first, one per line")
     p.add_argument("--show", type=int, default=20, help="groups printed (default: 20)")
-    p.add_argument("--all-neighbors", action="store_true",
-                   help="link every one of the -k neighbours above the threshold, not only mutual nearest neighbours")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
     """Run ``easyssl duplicates`` with the parsed arguments; returns the exit code."""
     check_positive(args.k, "-k")
-    embeddings, _, filenames = read_embeddings(args.embeddings)
-    groups = find_duplicates(embeddings, threshold=args.threshold, k=args.k, mutual=not args.all_neighbors)
+    if args.ratio < 0:
+        raise CLIError(f"--ratio must be >= 0 (0 turns the ratio test off), got {args.ratio:g}")
+    options = {"threshold": args.threshold, "ratio": args.ratio or None, "k": args.k, "mutual": args.mutual}
+    if args.input_dir:
+        if args.embeddings or not args.checkpoint:
+            raise CLIError("give either --embeddings FILE, or --input-dir DIR with --checkpoint CKPT (not both)")
+        check_dir(args.input_dir)
+        names = find_duplicate_images(args.input_dir, args.checkpoint, progress_bar=not args.quiet, **options)
+        filenames = sorted({name for group in names for name in group})
+        index = {name: i for i, name in enumerate(filenames)}
+        groups = [[index[name] for name in group] for group in names]
+    elif args.embeddings:
+        embeddings, _, filenames = read_embeddings(args.embeddings)
+        if args.checkpoint:
+            warn_if_too_short(args.checkpoint)
+        options.pop("mutual")
+        groups = find_duplicates(embeddings, mutual=args.mutual, **options)
+    else:
+        raise CLIError("give --embeddings FILE, or --input-dir DIR with --checkpoint CKPT")
     lines = ["\t".join(filenames[i] for i in group) for group in groups]
     members = sum(len(g) for g in groups)
-    print(f"found {len(groups)} group(s) of near-duplicates ({members} images) at cosine similarity >= {args.threshold:g}")
+    print(f"found {len(groups)} group(s) of near-duplicates ({members} images)")
     for line in lines[: args.show]:
         print("  " + line.replace("\t", "  "))
     if len(lines) > args.show:
         print(f"  ... {len(lines) - args.show} more (use --output to save them all)")
     largest = max((len(g) for g in groups), default=0)
-    if largest > max(10, len(filenames) // 10):
-        centred = embeddings - embeddings.mean(axis=0, keepdims=True)  # as find_duplicates compares them
-        _, sim = nearest_neighbors(centred, None, k=1, exclude_self=True)
-        print(f"hint: the largest group holds {largest} of {len(filenames)} images, so --threshold {args.threshold:g} is "
-              f"too low for these embeddings (each image's nearest neighbour has median similarity "
-              f"{float(np.median(sim)):.4f}); raise it, e.g. --threshold {min(0.999, float(np.quantile(sim, 0.9))):.3f}")
+    if args.embeddings and largest > max(10, len(filenames) // 10):
+        print(f"hint: the largest group holds {largest} of {len(filenames)} images: raise --ratio (now {args.ratio:g}) "
+              f"or --threshold (now {args.threshold:g}) for these embeddings")
     if args.output:
         write_lines(args.output, ["\t".join(quote_name(filenames[i]) for i in group) for group in groups])
         print(f"wrote {args.output} (one group per line, filenames separated by tabs)")

@@ -178,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("next steps:")
     print(f"  easyssl plot --embeddings {out} --output {_quote(os.path.splitext(output)[0] + '.png')}")
     print(f"  easyssl similar --embeddings {out} --query {_quote(filenames[0])} --image-dir {data} --plot neighbours.png")
-    print(f"  easyssl duplicates --embeddings {out}")
+    print(f"  easyssl duplicates --input-dir {data} --checkpoint {_quote(str(checkpoint))}")
     print(f"  easyssl run {data} --epochs 50          # train longer for better embeddings")
     return 0
 

@@ -1,6 +1,7 @@
 """What people do with embeddings: search, selection, evaluation, export and pictures.
 
-* :mod:`easyssl.tools.search`: :func:`nearest_neighbors`, :func:`find_duplicates` (exact, memory-bounded);
+* :mod:`easyssl.tools.search`: :func:`nearest_neighbors` (exact, memory-bounded);
+* :mod:`easyssl.tools.duplicates`: :func:`find_duplicates`, :func:`find_duplicate_images`;
 * :mod:`easyssl.tools.selection`: :func:`select_diverse`, :func:`select_for_labeling`, :func:`uncertainty_scores`;
 * :mod:`easyssl.tools.evaluation`: :func:`knn_predict`, :func:`knn_accuracy`;
 * :mod:`easyssl.tools.export`: :func:`export_backbone`, :func:`load_backbone`, :func:`torchvision_model`;
@@ -15,13 +16,15 @@ Every name here is also a top-level name of :mod:`easyssl` (``easyssl.find_dupli
 from easyssl.tools.evaluation import knn_accuracy, knn_predict
 from easyssl.tools.export import backbone_from_checkpoint, export_backbone, load_backbone, torchvision_model
 from easyssl.tools.projection import pca_2d
-from easyssl.tools.search import find_duplicates, nearest_neighbors
+from easyssl.tools.duplicates import find_duplicate_images, find_duplicates
+from easyssl.tools.search import nearest_neighbors
 from easyssl.tools.selection import select_diverse, select_for_labeling, uncertainty_scores
 from easyssl.tools.visualize import plot_embeddings, plot_nearest_neighbors
 
 __all__ = [
     "backbone_from_checkpoint",
     "export_backbone",
+    "find_duplicate_images",
     "find_duplicates",
     "knn_accuracy",
     "knn_predict",

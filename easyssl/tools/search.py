@@ -1,4 +1,4 @@
-"""Exact cosine similarity search and near-duplicate detection over embeddings.
+"""Exact cosine similarity search over embeddings (near-duplicates: :mod:`easyssl.tools.duplicates`).
 
 Embeddings are float arrays of shape ``(N, D)`` (numpy arrays or torch
 tensors), one row per image. Everything here is *exact* (no approximate
@@ -8,19 +8,16 @@ so even a 1,000,000 x 512 database never produces more than roughly
 
 Example:
     >>> import numpy as np
-    >>> from easyssl import nearest_neighbors, find_duplicates
+    >>> from easyssl import nearest_neighbors
     >>> emb = np.random.default_rng(0).normal(size=(1000, 128)).astype("float32")
     >>> idx, sim = nearest_neighbors(emb, emb[:5], k=3)
     >>> idx[:, 0].tolist()  # every query finds itself first
     [0, 1, 2, 3, 4]
-    >>> find_duplicates(emb)  # random vectors: no near-duplicates
-    []
 """
 
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
 from typing import Optional, Sequence
 
 import numpy as np
@@ -40,13 +37,11 @@ from easyssl.tools.arrays import (
     rows_to_torch,
 )
 
-__all__ = ["nearest_neighbors", "find_duplicates"]
+__all__ = ["nearest_neighbors"]
 
 #: Memory budget (bytes) for one block of float32 similarity scores when
 #: ``chunk_size`` is not given (~256 MB, i.e. an 8192 x 8192 block).
 SCORE_BUDGET_BYTES = 256 * 1024 * 1024
-#: find_duplicates' default threshold (measured: see its docstring).
-DUPLICATE_THRESHOLD = 0.93
 #: With ``use_faiss=None``, faiss is used automatically above this many rows.
 FAISS_AUTO_MIN_ROWS = 100_000
 #: The normalised database is kept on the device between query chunks when it
@@ -312,93 +307,3 @@ def nearest_neighbors(
     else:
         idx, sim = _search_torch(embeddings, queries, kk, positional, chunk_size, torch_device)
     return (idx, sim) if excluded is None else drop_rows(idx, sim, excluded, k)
-
-
-def find_duplicates(
-    embeddings: ArrayLike,
-    threshold: float = DUPLICATE_THRESHOLD,
-    *,
-    k: int = 20,
-    chunk_size: Optional[int] = None,
-    device: DeviceLike = None,
-    center: bool = True,
-    mutual: bool = True,
-) -> list[list[int]]:
-    """Group near-identical items (e.g. duplicate or re-encoded images).
-
-    Items are linked when their cosine similarity is ``>= threshold`` and, with
-    ``mutual=True`` (the default), each is the other's nearest neighbour; pairs at
-    ``>= 0.999`` (exact and near-exact copies) are always linked. Linked items are merged
-    with union-find into groups. ``mutual=False`` links every item to each of its ``k``
-    nearest neighbours above the threshold, as before: in a dense region (many look-alike
-    images) such links chain unrelated images into one large group, which the mutual rule
-    prevents. The default threshold, 0.93, is the lowest at which the planted-duplicate
-    benchmark (``examples/benchmarks/near_duplicates.py``, figures in the README) kept pair
-    precision >= 0.95 on its tuning split; there the mutual rule raised precision from
-    0.93 to 0.97 at 0.93 and from 0.15 to 0.54 at 0.8, at equal recall.
-
-    With ``center=True`` (the default) the similarities are measured after subtracting
-    the mean embedding of the set: raw backbone features lie in the positive orthant (ReLU),
-    where unrelated images score above 0.95; easyssl's whitened embeddings are centred
-    already and separate copies from look-alikes best. How well any threshold works depends
-    on how well the model was trained: a model of a few dozen steps (``embed_images`` warns)
-    confuses look-alikes with copies.
-
-    Args:
-        embeddings: Array of shape ``(N, D)`` (numpy array or torch tensor).
-        threshold: Minimum cosine similarity, in ``[-1, 1]``, for two items to
-            count as duplicates (compared with a 1e-6 tolerance so exact
-            copies pass ``threshold=1.0`` despite float32 rounding).
-        k: Neighbours examined per item (capped at ``N - 1``).
-        chunk_size: Passed to :func:`nearest_neighbors`.
-        device: Passed to :func:`nearest_neighbors`.
-        center: Subtract the mean embedding before comparing (see above).
-        mutual: Link only mutual nearest neighbours (and near-exact copies).
-
-    Returns:
-        List of groups (lists of row indices) of size >= 2; each group sorted
-        ascending, groups sorted by their first index. Deterministic.
-
-    Example:
-        >>> emb = np.array([[1, 0], [0, 1], [1, 0.001], [-1, 0]], dtype=np.float32)
-        >>> find_duplicates(emb, threshold=0.99, center=False)
-        [[0, 2]]
-    """
-    embeddings = as_matrix(embeddings, "embeddings")
-    if isinstance(threshold, bool) or not isinstance(threshold, Real) or not -1.0 <= float(threshold) <= 1.0:
-        raise ValueError(f"threshold must be a cosine similarity between -1 and 1, got {threshold!r}")
-    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    num = embeddings.shape[0]
-    if num < 2:
-        return []
-    if center:
-        embeddings = embeddings - embeddings.mean(axis=0, keepdims=True) if isinstance(embeddings, np.ndarray) else embeddings - embeddings.mean(dim=0, keepdim=True)
-    idx, sim = nearest_neighbors(
-        embeddings, embeddings, min(int(k), num - 1), chunk_size=chunk_size, device=device, exclude_self=True
-    )
-    linked = sim >= float(threshold) - 1e-6
-    if mutual:  # nearest neighbours of each other, or near-exact copies
-        first = idx[:, 0]
-        linked &= (np.arange(idx.shape[1]) == 0)[None, :] & (first[first] == np.arange(num))[:, None] | (sim >= 0.999)
-
-    parent = list(range(num))
-
-    def find(i: int) -> int:
-        root = i
-        while parent[root] != root:
-            root = parent[root]
-        while parent[i] != root:  # path compression
-            parent[i], i = root, parent[i]
-        return root
-
-    rows, cols = np.nonzero(linked)
-    for a, b in zip(rows.tolist(), idx[rows, cols].tolist()):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
-    groups: dict[int, list[int]] = {}
-    for i in sorted(set(rows.tolist()) | set(idx[rows, cols].tolist())):
-        groups.setdefault(find(i), []).append(i)
-    return sorted((sorted(g) for g in groups.values() if len(g) >= 2), key=lambda g: g[0])

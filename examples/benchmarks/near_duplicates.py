@@ -2,11 +2,13 @@
 
 Builds a set of distinct images (Fashion-MNIST images, plus 96 px tiles of the sample photos
 that scikit-learn / scikit-image ship when they are installed), hides a degraded copy of some
-of them in it (one of: JPEG re-encoded at quality 30, a small crop (92 % of each side),
-a resize (to 75 % and back), a brightness change (x 0.8 or x 1.25)), embeds everything with a
-checkpoint trained for a short time budget and measures, for each threshold, the pair
-precision and recall of ``find_duplicates`` (a found group of n images counts its n(n-1)/2
-pairs), and the groups it finds in the same set *without* planted copies.
+of them in it (one of: JPEG re-encoded at quality 30, a small crop (85-95 % of each side),
+a resize (to 75 % and back), a brightness change (x 0.8 or x 1.25)), embeds everything (whole
+and as the crops of ``easyssl.inference.views.CROP_VIEWS``) with a checkpoint trained for a short
+time budget and measures, for each ratio-test factor, the pair precision and recall of
+``find_duplicates`` with the crops (what ``find_duplicate_images`` does) and without them, and
+of the rule before it (a cosine threshold alone); a found group of n images counts its
+n(n-1)/2 pairs. It also counts the groups found in the same set *without* planted copies.
 
 Two splits, so the default is never tuned on the test images:
 
@@ -38,9 +40,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fashion_mnist_data import build_folder  # noqa: E402
 
-from easyssl import embed_images, find_duplicates, train_embedding_model  # noqa: E402
+from easyssl import find_duplicates, train_embedding_model  # noqa: E402
+from easyssl.data import open_dataset  # noqa: E402
+from easyssl.inference import Embedder  # noqa: E402
+from easyssl.inference.views import CROP_VIEWS, embed_with_views  # noqa: E402
 
 DEGRADATIONS = ("jpeg", "crop", "resize", "brightness")
+#: A cropped copy keeps this fraction of each side, drawn uniformly (a fixed fraction would let a
+#: detector tuned to it look better than it is on crops of other sizes).
+CROP_SIDE = (0.85, 0.95)
 #: Below this many training steps the benchmark warns that its figures describe an untrained network.
 MIN_STEPS = 200
 
@@ -54,7 +62,8 @@ def degrade(image: Image.Image, kind: str, rng: np.random.Generator) -> Image.Im
         buffer.seek(0)
         return Image.open(buffer).convert(image.mode)
     if kind == "crop":
-        cw, ch = max(1, round(w * 0.92)), max(1, round(h * 0.92))
+        side = float(rng.uniform(*CROP_SIDE))
+        cw, ch = max(1, round(w * side)), max(1, round(h * side))
         x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
         return image.crop((x, y, x + cw, y + ch))
     if kind == "resize":
@@ -137,22 +146,44 @@ def pair_scores(groups: list[list[int]], filenames: list[str], truth: set[frozen
     return len(found), len(found & truth)
 
 
-def evaluate(emb_planted, files_planted, emb_clean, files_clean, pairs, thresholds, **options) -> list[dict]:
+def evaluate(emb_planted, files_planted, emb_clean, files_clean, pairs, settings) -> list[dict]:
+    """One row per setting (keyword arguments of ``find_duplicates``; ``views`` is taken from the embeddings
+    given as ``(embeddings, views)``): pair precision and recall (also per kind of copy) and the groups found
+    in the set without copies."""
     truth = {frozenset((a, b)) for a, b, _ in pairs}
     by_kind = {k: {frozenset((a, b)) for a, b, kind in pairs if kind == k} for k in DEGRADATIONS}
     rows = []
-    for t in thresholds:
-        groups = find_duplicates(emb_planted, threshold=t, **options)
+    for options in settings:
+        planted, clean = _with_views(emb_planted, options), _with_views(emb_clean, options)
+        groups = find_duplicates(planted[0], **planted[1])
         found, correct = pair_scores(groups, files_planted, truth)
         found_pairs = {frozenset((files_planted[a], files_planted[b])) for g in groups for a, b in itertools.combinations(g, 2)}
-        clean_groups = find_duplicates(emb_clean, threshold=t, **options)
+        clean_groups = find_duplicates(clean[0], **clean[1])
         rows.append({
-            "threshold": t, "precision": correct / found if found else 1.0, "recall": correct / len(truth),
+            **options, "precision": correct / found if found else 1.0, "recall": correct / len(truth),
             "found_pairs": found, "clean_set_groups": len(clean_groups),
             "clean_set_images_in_groups": sum(len(g) for g in clean_groups),
             **{f"recall_{k}": len(found_pairs & v) / max(1, len(v)) for k, v in by_kind.items()},
         })
     return rows
+
+
+def _with_views(embeddings, options: dict) -> tuple:
+    """``(embeddings, find_duplicates keyword arguments)``: ``options`` with ``views=True`` replaced by the crops' embeddings."""
+    options = dict(options)
+    whole, views = embeddings if isinstance(embeddings, tuple) else (embeddings, None)
+    options["views"] = views if options.pop("views", False) else None
+    return whole, options
+
+
+def settings_grid(ratios: list[float]) -> dict[str, list[dict]]:
+    """The settings measured: the defaults' ratio sweep with and without crops, and the old rule (a threshold alone)."""
+    return {
+        "with crops (find_duplicate_images)": [{"views": True, "ratio": r} for r in ratios],
+        "embeddings alone (find_duplicates)": [{"views": False, "ratio": r} for r in ratios],
+        "threshold alone (the rule before: mutual neighbours, no ratio test)": [
+            {"views": False, "ratio": None, "mutual": True, "threshold": t} for t in (0.9, 0.93, 0.95)],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -164,8 +195,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", default="bench_data/fashion_mnist")
     parser.add_argument("--n-distinct", type=int, default=1000, help="distinct Fashion-MNIST images (default: 1000)")
     parser.add_argument("--n-planted", type=int, default=100, help="images that get a near-duplicate (default: 100)")
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99])
+    parser.add_argument("--ratios", type=float, nargs="+", default=[3.0, 3.5, 4.0, 4.5, 5.0, 6.0],
+                        help="ratio-test factors measured (the default is 4)")
     parser.add_argument("--output", help="write the results as JSON here")
+    parser.add_argument("--unplanted", metavar="PNG",
+                        help="draw the pairs the defaults link that were not planted (look at them: are they copies?)")
     args = parser.parse_args(argv)
     data = args.data + ("_tuning" if args.split == "tuning" else "")
     train_dir, distinct_dir = build_folder(data, 10_000, 2_000, tuning=args.split == "tuning")
@@ -188,16 +222,32 @@ def main(argv: list[str] | None = None) -> dict:
     if result["train_steps"] < MIN_STEPS:
         print(f"warning: the model was trained for only {result['train_steps']} steps: its embeddings are close to an "
               "untrained network's and confuse look-alikes with copies; train longer (--budget) for figures that mean something")
+    embedder = Embedder.from_checkpoint(checkpoint)
     with tempfile.TemporaryDirectory() as folder:
         info = build_sets(distinct_dir, folder, args.n_distinct, args.n_planted)
         result.update({k: v for k, v in info.items() if k != "pairs"}, n_planted=len(info["pairs"]))
         for whiten in (True, False):
-            ep, _, fp = embed_images(os.path.join(folder, "planted"), checkpoint, progress_bar=False, whiten=whiten)
-            ec, _, fc = embed_images(os.path.join(folder, "clean"), checkpoint, progress_bar=False, whiten=whiten)
-            for mutual in (True, False):
-                name = ("whitened" if whiten else "raw") + (", mutual nearest neighbours" if mutual else ", all k neighbours")
-                result[name] = evaluate(ep, fp, ec, fc, info["pairs"], args.thresholds, mutual=mutual)
-                report(name, result[name], len(fp), len(info["pairs"]), len(fc))
+            sets = {}
+            start = time.perf_counter()
+            for name in ("planted", "clean"):
+                data = open_dataset(os.path.join(folder, name), transform=embedder.transform)
+                whole, views, _, files = embed_with_views(embedder.model, embedder.loader(data), embedder.device, CROP_VIEWS,
+                                                          embedder.precision, embedder.channels_last, False, whiten)
+                sets[name] = ((whole, views), files)
+            result.setdefault("embed_seconds_with_crops", round(time.perf_counter() - start, 1))
+            for title, settings in settings_grid(args.ratios).items():
+                name = ("whitened" if whiten else "raw features") + ", " + title
+                result[name] = evaluate(*sets["planted"], *sets["clean"], info["pairs"], settings)
+                report(name, result[name], len(sets["planted"][1]), len(info["pairs"]), len(sets["clean"][1]))
+            if whiten:
+                (whole, views), files = sets["planted"]
+                truth = {frozenset((a, b)) for a, b, _ in info["pairs"]}
+                found = {tuple(sorted((files[a], files[b]))) for g in find_duplicates(whole, views=views)
+                         for a, b in itertools.combinations(g, 2)}
+                result["unplanted_pairs_at_the_defaults"] = sorted(p for p in found if frozenset(p) not in truth)
+                if args.unplanted:
+                    draw_pairs(os.path.join(folder, "planted"), result["unplanted_pairs_at_the_defaults"], args.unplanted)
+                    print(f"wrote {args.unplanted}")
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}))
     if args.output:
         with open(args.output, "w") as handle:
@@ -205,10 +255,22 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
+def draw_pairs(folder: str, pairs: list[tuple[str, str]], path: str, size: int = 56) -> None:
+    """A picture of ``pairs`` of images of ``folder``, side by side, two pairs per row."""
+    rows = max(1, (len(pairs) + 1) // 2)
+    canvas = Image.new("L", (4 * size + 3 * 4 + size // 2, rows * (size + 4)), 128)
+    for n, (a, b) in enumerate(pairs):
+        x, y = (n % 2) * (2 * size + 4 + size // 2), (n // 2) * (size + 4)
+        for offset, name in ((0, a), (size + 4, b)):
+            canvas.paste(Image.open(os.path.join(folder, name)).convert("L").resize((size, size)), (x + offset, y))
+    canvas.save(path)
+
+
 def report(name: str, rows: list[dict], n: int, planted: int, clean: int) -> None:
     print(f"{name}: {n} images ({planted} planted copies), clean set {clean}")
     for row in rows:
-        print(f"  threshold {row['threshold']:.2f}: precision {row['precision']:.3f} recall {row['recall']:.3f} "
+        setting = ", ".join(f"{k} {row[k]}" for k in ("ratio", "threshold", "mutual") if k in row)
+        print(f"  {setting}: precision {row['precision']:.3f} recall {row['recall']:.3f} "
               f"(jpeg {row['recall_jpeg']:.2f} crop {row['recall_crop']:.2f} resize {row['recall_resize']:.2f} "
               f"brightness {row['recall_brightness']:.2f}), clean set: {row['clean_set_groups']} groups", flush=True)
 

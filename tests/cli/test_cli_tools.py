@@ -121,20 +121,41 @@ def test_duplicates_finds_the_planted_pair(run, tmp_path, capsys):
     assert remove.read_text().splitlines() == [DUP]
     assert main(["duplicates", "--embeddings", run["embeddings"], "--threshold", "1.5"]) == 2
     assert "threshold must be" in _error(capsys)
+    assert main(["duplicates", "--embeddings", run["embeddings"], "--ratio", "-1"]) == 2
+    assert "--ratio must be >= 0" in _error(capsys)
 
 
-def test_duplicates_hints_when_the_threshold_is_too_low(tmp_path, capsys):
+def test_duplicates_from_the_images_with_crops(run, tmp_path, capsys):
+    """--input-dir with --checkpoint embeds the images (and their crops) itself, and warns that a model of
+    2 steps is too short for duplicates to mean much."""
+    groups = tmp_path / "groups.txt"
+    argv = ["duplicates", "--input-dir", run["images"], "--checkpoint", run["checkpoint"], "--threshold", "0.9999",
+            "--ratio", "0", "--output", str(groups), "--quiet"]
+    with pytest.warns(UserWarning, match="trained for only 2 steps"):
+        assert main(argv) == 0
+    assert "found 1 group(s) of near-duplicates (2 images)" in capsys.readouterr().out
+    assert groups.read_text().splitlines() == [f"circle/circle_0003.png\t{DUP}"]
+    with pytest.warns(UserWarning, match="trained for only 2 steps"):  # an embeddings file: the checkpoint is checked
+        assert main(["duplicates", "--embeddings", run["embeddings"], "--checkpoint", run["checkpoint"], "--show", "0"]) == 0
+    assert main(["duplicates", "--input-dir", run["images"]]) == 2
+    assert "--input-dir DIR with --checkpoint CKPT" in _error(capsys)
+    assert main(["duplicates"]) == 2
+    assert "give --embeddings FILE" in _error(capsys)
+
+
+def test_duplicates_hints_when_the_rule_is_too_loose(tmp_path, capsys):
     rng = np.random.default_rng(0)
     emb = (rng.normal(size=(1, 16)) + rng.normal(size=(60, 16)) * 0.05).astype(np.float32)  # alike, but no copies
     path = save_embeddings(tmp_path / "e.npz", emb, None, [f"img{i}.png" for i in range(60)])
-    # Centred (the default), these are distinct points: no duplicates at the default threshold.
+    # Centred (the default), these are distinct points: no duplicates with the ratio test.
     assert main(["duplicates", "--embeddings", path, "--show", "0"]) == 0
-    assert "hint" not in capsys.readouterr().out
-    # A threshold far too low chains everything together, and the command says so.
-    assert main(["duplicates", "--embeddings", path, "--show", "0", "--threshold", "-0.9", "--all-neighbors"]) == 0
+    out = capsys.readouterr().out
+    assert "found 0 group(s)" in out and "hint" not in out
+    # No ratio test and a threshold far too low chain everything together, and the command says so.
+    assert main(["duplicates", "--embeddings", path, "--show", "0", "--threshold", "-0.9", "--ratio", "0"]) == 0
     out = capsys.readouterr().out
     assert "found 1 group(s) of near-duplicates (60 images)" in out
-    assert "hint: the largest group holds 60 of 60 images" in out and "raise it, e.g. --threshold" in out
+    assert "hint: the largest group holds 60 of 60 images" in out and "raise --ratio" in out
 
 
 def test_select_covers_planted_clusters(tmp_path, capsys):

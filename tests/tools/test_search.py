@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import easyssl.tools.search as search
-from easyssl import find_duplicates, nearest_neighbors
+from easyssl import nearest_neighbors
 
 
 def brute_force(db, queries, k, exclude_self=False):
@@ -196,34 +196,3 @@ def test_auto_chunks_respect_budget():
     assert q_chunk * db_chunk * 4 <= search.SCORE_BUDGET_BYTES and q_chunk >= 1024
     assert search._pick_chunks(10, 20, None) == (10, 20)
     assert search._pick_chunks(10, 20, 7) == (7, 7)
-
-
-# --------------------------------------------------------------------------- #
-# find_duplicates
-# --------------------------------------------------------------------------- #
-def test_find_duplicates_planted():
-    rng = np.random.default_rng(2)
-    emb = rng.normal(size=(300, 32)).astype(np.float32)
-    emb[120] = emb[7] + 1e-3 * rng.normal(size=32)  # a pair
-    emb[50] = emb[200] * 3.0  # scaled copy: cosine 1
-    emb[260] = emb[200] + 1e-3 * rng.normal(size=32)  # -> triple 50, 200, 260
-    groups = find_duplicates(emb, 0.95)
-    assert groups == [[7, 120], [50, 200, 260]]
-    assert find_duplicates(emb, 0.95, k=1, chunk_size=33) == groups  # chained via union-find
-    assert find_duplicates(torch.from_numpy(emb), 0.95, device="cpu") == groups
-
-
-def test_find_duplicates_random_rows_not_grouped_and_threshold():
-    rng = np.random.default_rng(3)
-    emb = rng.normal(size=(200, 64)).astype(np.float32)
-    assert find_duplicates(emb) == []
-    assert find_duplicates(emb[:1]) == []
-    # threshold -1 links everything into one group (with mutual=False: every neighbour above it is linked)
-    assert find_duplicates(emb[:10], -1.0, k=3, mutual=False) == [list(range(10))]
-    assert all(len(g) == 2 for g in find_duplicates(emb[:10], -1.0, k=3))  # default: mutual nearest neighbours only
-    exact = np.repeat(emb[:2], 2, axis=0)  # rows 0,1 equal; 2,3 equal
-    assert find_duplicates(exact, 1.0) == [[0, 1], [2, 3]]
-    with pytest.raises(ValueError, match="threshold must be a cosine similarity between -1 and 1"):
-        find_duplicates(emb, 1.5)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
-        find_duplicates(emb, 0.9, k=0)
