@@ -8,6 +8,10 @@ from Fashion-MNIST's *training* set only, never the test set), then reports weig
 
 * ``gap``: the backbone's features as ``embed_images(..., whiten=False)`` returns them,
   and whitened (``_white``: :func:`easyssl.fit_whitening` on all 10,000 training features);
+* ``gap_centred`` (minus the training features' mean) and ``gap_std`` (each feature also scaled
+  to unit variance: a BatchNorm without rotation), to see how much of the whitening's gain a
+  diagonal normalisation gives; ``prerelu`` (the last block's output before its final ReLU,
+  pooled: signed features) with the same variants;
 * other readouts of the same model, to see where the information is: ``l3l4`` (the last two
   stages, pooled and concatenated), ``pool2`` (the last feature map pooled to 2x2: keeps
   the position), ``head1`` (the projection head's first layer), ``proj`` (its output).
@@ -74,7 +78,7 @@ def stride_backbone(width: float, stride: int, input_size: int = 28) -> torch.nn
 def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, torch.Tensor], list[int]]:
     """Every readout of the module docstring for the images of ``folder``, and their labels."""
     data = SSLDataset(folder)
-    out: dict[str, list[torch.Tensor]] = {k: [] for k in ("gap", "l3l4", "pool2", "head1", "proj")}
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in ("gap", "prerelu", "l3l4", "pool2", "head1", "proj")}
     net = getattr(model.backbone, "model", model.backbone)  # a module passed as the backbone is wrapped
     head = getattr(model, "projection_head", None)
     with torch.no_grad():
@@ -85,6 +89,10 @@ def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, 
             h4 = net.layer4(h3)
             pooled = h4.mean((2, 3))
             out["gap"].append(pooled)
+            last, before = net.layer4[-1], net.layer4[:-1](h3)  # the last block without its final ReLU
+            if hasattr(last, "bn2") and not hasattr(last, "bn3"):
+                shortcut = last.downsample(before) if last.downsample is not None else before
+                out["prerelu"].append((last.bn2(last.conv2(last.relu(last.bn1(last.conv1(before))))) + shortcut).mean((2, 3)))
             out["l3l4"].append(torch.cat([h3.mean((2, 3)), pooled], 1))
             out["pool2"].append(torch.nn.functional.adaptive_avg_pool2d(h4, 2).flatten(1))
             if head is not None:
@@ -131,8 +139,12 @@ def main(argv: list[str] | None = None) -> dict:
     for name in train:
         tr, te = train[name], test[name]
         mean, whitening = fit_whitening(tr)
+        centre, scale = tr.mean(0), tr.std(0) + 1e-6
         for k in (200, 20):
             result[f"{name}_k{k}"] = round(knn_accuracy(tr, train_labels, te, test_labels, k=k), 4)
+            if name in ("gap", "prerelu"):  # centred; and each feature scaled to unit variance (a BatchNorm, no rotation)
+                result[f"{name}_centred_k{k}"] = round(knn_accuracy(tr - centre, train_labels, te - centre, test_labels, k=k), 4)
+                result[f"{name}_std_k{k}"] = round(knn_accuracy((tr - centre) / scale, train_labels, (te - centre) / scale, test_labels, k=k), 4)
             result[f"{name}_white_k{k}"] = round(knn_accuracy((tr - mean) @ whitening, train_labels, (te - mean) @ whitening, test_labels, k=k), 4)
     print(json.dumps(result))
     if args.json:
