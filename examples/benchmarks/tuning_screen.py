@@ -23,7 +23,9 @@ from Fashion-MNIST's *training* set only, never the test set), then reports weig
 Experiment hooks (settings that lost, kept so the losses can be re-run): ``--stem-stride 2
 --width 0.5`` trains a ResNet-18 whose first convolution has stride 2; ``--isotropy W`` adds
 ``W`` times a penalty on the backbone features' second-moment matrix (its distance to a
-multiple of the identity) to SimCLR's loss.
+multiple of the identity) to SimCLR's loss; ``--direct D`` puts SimCLR's loss on the first ``D``
+backbone features, bypassing the projection head (DirectCLR); ``--local COUNT SIZE`` adds
+multi-crop to SimCLR (``COUNT`` small crops of its two views, each matched to the other view).
 """
 
 from __future__ import annotations
@@ -64,6 +66,45 @@ def add_isotropy_penalty(weight: float) -> None:
         h = self.embed(torch.cat(list(views[:2]), dim=0))
         z0, z1 = self.projection_head(h).chunk(2, dim=0)
         return criterion(z0, z1) + weight * isotropy_penalty(h)
+
+    simclr.SimCLR.training_loss = training_loss
+
+
+def use_direct_loss(dims: int) -> None:
+    """DirectCLR (Jing et al., 2022): SimCLR's loss on the first ``dims`` backbone features themselves, no projection head
+    (the paper's remedy for the dimensional collapse that a projector lets the backbone features fall into)."""
+    from easyssl.methods import simclr
+
+    def training_loss(self, views, criterion, progress):
+        h = self.embed(torch.cat(list(views[:2]), dim=0))
+        z0, z1 = h[:, :dims].chunk(2, dim=0)
+        return criterion(z0, z1)
+
+    simclr.SimCLR.training_loss = training_loss
+
+
+def use_local_views(count: int, size: int, scale: tuple[float, float] = (0.4, 0.8)) -> None:
+    """Multi-crop for SimCLR, cheaply: ``count`` extra ``size`` px crops (each side ``scale`` of the view) cut from the two
+    views of the batch, each trained to match the *other* view of its image with the same NT-Xent loss."""
+    from torchvision.ops import roi_align
+
+    from easyssl.methods import simclr
+
+    def training_loss(self, views, criterion, progress):
+        v0, v1 = views[:2]
+        z0, z1 = self(torch.cat([v0, v1], dim=0)).chunk(2, dim=0)
+        loss, batch, side = criterion(z0, z1), v0.shape[0], v0.shape[-1]
+        boxes, sources = [], []
+        for i in range(count):
+            frac = torch.empty(batch).uniform_(*scale) * side
+            x = torch.rand(batch) * (side - frac)
+            y = torch.rand(batch) * (side - frac)
+            boxes.append(torch.stack([torch.arange(batch, dtype=torch.float32) + (i % 2) * batch, x, y, x + frac, y + frac], 1))
+        crops = roi_align(torch.cat([v0, v1]).float(), torch.cat(boxes).to(v0.device), output_size=size, aligned=True)
+        local = self(crops.to(v0.dtype)).chunk(count, dim=0)
+        for i, z in enumerate(local):
+            loss = loss + criterion(z, z1 if i % 2 == 0 else z0)  # a crop of one view matches the other view
+        return loss / (1 + count)
 
     simclr.SimCLR.training_loss = training_loss
 
@@ -114,11 +155,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--stem-stride", type=int, default=0, help="experiment hook: first-convolution stride")
     parser.add_argument("--width", type=float, default=0.25, help="backbone width with --stem-stride")
     parser.add_argument("--isotropy", type=float, default=0.0, help="experiment hook: weight of the isotropy penalty (SimCLR)")
+    parser.add_argument("--direct", type=int, default=0, help="experiment hook: DirectCLR, the loss on this many backbone features")
+    parser.add_argument("--local", type=int, nargs=2, default=None, metavar=("COUNT", "SIZE"),
+                        help="experiment hook: SimCLR with COUNT extra SIZE px crops of its views (multi-crop)")
     parser.add_argument("--tag", default="")
     parser.add_argument("--json", help="append the figures as one line to this file")
     args = parser.parse_args(argv)
     if args.isotropy:
         add_isotropy_penalty(args.isotropy)
+    if args.direct:
+        use_direct_loss(args.direct)
+    if args.local:
+        use_local_views(*args.local)
     train_dir, test_dir = build_folder(args.data, 10_000, 2_000, tuning=True)
     config: dict = {"trainer": {"max_time": args.budget, "progress_bar": False}, "checkpoint_dir": tempfile.mkdtemp(prefix="easyssl-screen-")}
     for section, values in parse_overrides(args.set).items():
