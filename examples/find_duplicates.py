@@ -8,7 +8,7 @@ and a re-saved JPEG of the same image (the demo's striped images of the same col
 spacing are near-duplicates too: they differ by a small shift). Two images are
 near-duplicates when they are --ratio times closer to each other than to their 12th
 nearest neighbour (and at least --threshold similar); each image is also compared as
-18 crops, so cropped copies are found. The same from the command line:
+18 crops and at 60 % resolution, so cropped and resized copies are found. The same from the command line:
 
     easyssl duplicates --input-dir my/images/ --checkpoint runs/a/last.ckpt --output groups.txt
 """
@@ -47,7 +47,7 @@ def main(argv=None):
         settings = {"model": {"width": 0.25}, "loader": {"batch_size": 16, "num_workers": 0}, "trainer": {"max_steps": 2, "progress_bar": False}}
     checkpoint = train_embedding_model(input_dir=input_dir, checkpoint_dir=os.path.join(args.output_dir, "run"), **settings)
 
-    # Each image is embedded whole and as 18 crops; two images are linked when one is far closer to the other
+    # Each image is embedded whole, as 18 crops and at 60 % resolution; two images are linked when one is far closer to the other
     # (whole or cropped) than to anything else. Groups are lists of file names, at least two in each.
     groups = find_duplicate_images(input_dir, checkpoint, threshold=args.threshold, ratio=args.ratio,
                                    progress_bar=False, num_workers=0)

@@ -144,7 +144,7 @@ Two images are linked when they are --ratio times closer to each other (in 1 - c
 similarity) than each is to its -k-th nearest neighbour, and at least --threshold similar;
 linked images form a group. A copy is far closer to its original than to anything else; a
 look-alike has many neighbours about as close. With --input-dir and --checkpoint each image
-is also embedded as {len(CROP_VIEWS)} crops, and the best-matching crop counts: cropped copies are
+is also embedded as {len(CROP_VIEWS)} crops and at 60 % resolution, and the best-matching view counts: cropped copies are
 found this way (from an embeddings file alone most are not). Raise --ratio for fewer, surer
 groups; lower it to find looser copies.
 """

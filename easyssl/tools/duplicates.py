@@ -7,14 +7,14 @@ either image is to its other neighbours, while a look-alike has many neighbours 
 So two images are linked when their distance is a fraction of the distance to their ``k``-th
 neighbour (the ratio test of Lowe's SIFT matching, against a deeper neighbour so that groups
 of up to ``k - 1`` copies still pass). Cropped copies need one more step: the original's own
-crops (:mod:`easyssl.inference.views`) are compared too, and the best view counts.
+crops (and a low-resolution copy, :mod:`easyssl.inference.views`) are compared too, and the best view counts.
 
 The defaults were chosen on a split cut from Fashion-MNIST's training images and checked on
 its test images (``examples/benchmarks/near_duplicates.py``; figures in the README).
 
 Example:
     >>> groups = find_duplicates(embeddings)                               # from embeddings alone
-    >>> groups = find_duplicate_images("my/images/", checkpoint)           # files, crops included
+    >>> groups = find_duplicate_images("my/images/", checkpoint)           # files, crops and all
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 
 from easyssl.data import open_dataset
 from easyssl.inference import Embedder
-from easyssl.inference.views import CROP_VIEWS, embed_with_views
+from easyssl.inference.views import DUPLICATE_VIEWS, embed_with_views
 from easyssl.runtime.checkpoint import load_checkpoint
 from easyssl.tools.arrays import ArrayLike, DeviceLike, as_matrix
 from easyssl.tools.search import nearest_neighbors
@@ -225,7 +225,7 @@ def find_duplicate_images(
     ratio: Optional[float] = DUPLICATE_RATIO,
     k: int = DUPLICATE_CONTEXT,
     mutual: bool = False,
-    views: Sequence[tuple[float, float, float]] = CROP_VIEWS,
+    views: Sequence[tuple[float, ...]] = DUPLICATE_VIEWS,
     batch_size: Optional[int] = None,
     num_workers: Optional[int] = None,
     device: Any = "auto",
@@ -234,8 +234,8 @@ def find_duplicate_images(
 ) -> list[list[str]]:
     """Groups of near-duplicate files in a folder, found with a checkpoint's embeddings and its crops.
 
-    Each image is embedded whole and as the :data:`~easyssl.inference.views.CROP_VIEWS` crops
-    (ten forward passes per image), then :func:`find_duplicates` links pairs. Cropped copies
+    Each image is embedded whole and as the :data:`~easyssl.inference.views.DUPLICATE_VIEWS` (18 crops
+    and a low-resolution copy: 20 forward passes per image), then :func:`find_duplicates` links pairs. Cropped copies
     are found this way; from embeddings alone (``find_duplicates(embeddings)``) most are not.
     Warns when the checkpoint was trained for fewer than :data:`DUPLICATE_MIN_STEPS` steps.
 
@@ -243,7 +243,7 @@ def find_duplicate_images(
         input_dir: Folder of images.
         checkpoint: The ``.ckpt`` file (or its run folder) of :func:`~easyssl.train_embedding_model`.
         threshold, ratio, k, mutual: As :func:`find_duplicates`.
-        views: The crops embedded besides each image, ``(scale, x, y)`` (``()``: none).
+        views: The views embedded besides each image, ``(scale, x, y[, resolution])`` (``()``: none).
         batch_size, num_workers, device, precision, progress_bar: As :func:`~easyssl.embed_images`.
 
     Returns:

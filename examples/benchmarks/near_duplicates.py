@@ -4,7 +4,7 @@ Builds a set of distinct images (Fashion-MNIST images, plus 96 px tiles of the s
 that scikit-learn / scikit-image ship when they are installed), hides a degraded copy of some
 of them in it (one of: JPEG re-encoded at quality 30, a small crop (85-95 % of each side),
 a resize (to 75 % and back), a brightness change (x 0.8 or x 1.25)), embeds everything (whole
-and as the crops of ``easyssl.inference.views.CROP_VIEWS``) with a checkpoint trained for a short
+and as the views of ``easyssl.inference.views.DUPLICATE_VIEWS``: 18 crops, one low-resolution copy) with a checkpoint trained for a short
 time budget and measures, for each ratio-test factor, the pair precision and recall of
 ``find_duplicates`` with the crops (what ``find_duplicate_images`` does) and without them, and
 of the rule before it (a cosine threshold alone); a found group of n images counts its
@@ -43,7 +43,7 @@ from fashion_mnist_data import build_folder  # noqa: E402
 from easyssl import find_duplicates, train_embedding_model  # noqa: E402
 from easyssl.data import open_dataset  # noqa: E402
 from easyssl.inference import Embedder  # noqa: E402
-from easyssl.inference.views import CROP_VIEWS, embed_with_views  # noqa: E402
+from easyssl.inference.views import DUPLICATE_VIEWS, embed_with_views  # noqa: E402
 
 DEGRADATIONS = ("jpeg", "crop", "resize", "brightness")
 #: A cropped copy keeps this fraction of each side, drawn uniformly (a fixed fraction would let a
@@ -169,7 +169,7 @@ def evaluate(emb_planted, files_planted, emb_clean, files_clean, pairs, settings
 
 
 def _with_views(embeddings, options: dict) -> tuple:
-    """``(embeddings, find_duplicates keyword arguments)``: ``options`` with ``views=True`` replaced by the crops' embeddings."""
+    """``(embeddings, find_duplicates keyword arguments)``: ``options`` with ``views=True`` replaced by the views' embeddings."""
     options = dict(options)
     whole, views = embeddings if isinstance(embeddings, tuple) else (embeddings, None)
     options["views"] = views if options.pop("views", False) else None
@@ -179,7 +179,7 @@ def _with_views(embeddings, options: dict) -> tuple:
 def settings_grid(ratios: list[float]) -> dict[str, list[dict]]:
     """The settings measured: the defaults' ratio sweep with and without crops, and the old rule (a threshold alone)."""
     return {
-        "with crops (find_duplicate_images)": [{"views": True, "ratio": r} for r in ratios],
+        "with crops and low resolution (find_duplicate_images)": [{"views": True, "ratio": r} for r in ratios],
         "embeddings alone (find_duplicates)": [{"views": False, "ratio": r} for r in ratios],
         "threshold alone (the rule before: mutual neighbours, no ratio test)": [
             {"views": False, "ratio": None, "mutual": True, "threshold": t} for t in (0.9, 0.93, 0.95)],
@@ -231,10 +231,10 @@ def main(argv: list[str] | None = None) -> dict:
             start = time.perf_counter()
             for name in ("planted", "clean"):
                 data = open_dataset(os.path.join(folder, name), transform=embedder.transform)
-                whole, views, _, files = embed_with_views(embedder.model, embedder.loader(data), embedder.device, CROP_VIEWS,
+                whole, views, _, files = embed_with_views(embedder.model, embedder.loader(data), embedder.device, DUPLICATE_VIEWS,
                                                           embedder.precision, embedder.channels_last, False, whiten)
                 sets[name] = ((whole, views), files)
-            result.setdefault("embed_seconds_with_crops", round(time.perf_counter() - start, 1))
+            result.setdefault("embed_seconds_with_views", round(time.perf_counter() - start, 1))
             for title, settings in settings_grid(args.ratios).items():
                 name = ("whitened" if whiten else "raw features") + ", " + title
                 result[name] = evaluate(*sets["planted"], *sets["clean"], info["pairs"], settings)

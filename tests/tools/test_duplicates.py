@@ -10,7 +10,7 @@ from PIL import Image
 
 from easyssl import find_duplicate_images, find_duplicates, make_demo_dataset, train_embedding_model
 from easyssl.inference import Embedder
-from easyssl.inference.views import CROP_VIEWS, crop_views, embed_with_views
+from easyssl.inference.views import CROP_VIEWS, DUPLICATE_VIEWS, crop_views, embed_with_views
 from easyssl.data import open_dataset
 from easyssl.tools.duplicates import DUPLICATE_MIN_STEPS, warn_if_too_short
 
@@ -79,9 +79,15 @@ def test_crop_views_cut_and_resize_each_image():
     # The first view is the top-left quarter enlarged, the second the bottom-right one, image by image.
     assert out[0].mean() < images[0].mean() < out[2].mean()
     assert torch.allclose(out[1], out[0] + 1200)  # image 1 is image 0 plus 1200 everywhere
-    assert len(CROP_VIEWS) == 18 and len(set(CROP_VIEWS)) == 18
+    assert len(CROP_VIEWS) == 18 and len(set(CROP_VIEWS)) == 18 and DUPLICATE_VIEWS[:18] == CROP_VIEWS
+    # A low-resolution view keeps a flat image and loses a checkerboard's detail (a copy saved small and enlarged).
+    flat, board = torch.ones(1, 1, 20, 20), (torch.arange(20)[:, None] + torch.arange(20)[None, :]).remainder(2).float()[None, None]
+    assert torch.allclose(crop_views(flat, [DUPLICATE_VIEWS[-1]]), flat)
+    assert crop_views(board, [(1.0, 0.5, 0.5, 0.6)]).std() < 0.5 * board.std()
     with pytest.raises(ValueError, match="a view is"):
         crop_views(images, [(1.5, 0.0, 0.0)])
+    with pytest.raises(ValueError, match="a view is"):
+        crop_views(images, [(1.0, 0.0, 0.0, 0.0)])
 
 
 def _pixels(images: torch.Tensor) -> np.ndarray:
