@@ -30,6 +30,7 @@ import torch
 from easyssl.data import open_dataset
 from easyssl.inference import Embedder
 from easyssl.inference.views import DUPLICATE_VIEWS, embed_with_views
+from easyssl.runtime import distributed
 from easyssl.runtime.checkpoint import load_checkpoint
 from easyssl.tools.arrays import ArrayLike, DeviceLike, as_matrix
 from easyssl.tools.search import nearest_neighbors
@@ -238,7 +239,8 @@ def find_duplicate_images(
     Each image is embedded whole and as the :data:`~easyssl.inference.views.DUPLICATE_VIEWS` (18 crops
     and a low-resolution copy: 20 forward passes per image), then :func:`find_duplicates` links pairs. Cropped copies
     are found this way; from embeddings alone (``find_duplicates(embeddings)``) most are not.
-    Warns when the checkpoint was trained for fewer than :data:`DUPLICATE_MIN_STEPS` steps.
+    Warns when the checkpoint was trained for fewer than :data:`DUPLICATE_MIN_STEPS` steps. Under
+    ``torchrun`` every process embeds a shard and every process returns all the groups.
 
     Args:
         input_dir: Folder of images.
@@ -258,7 +260,14 @@ def find_duplicate_images(
     embedder = Embedder.from_checkpoint(checkpoint, device=device, precision=precision, batch_size=batch_size, num_workers=num_workers)
     data = open_dataset(input_dir, transform=embedder.transform)
     emb, extra, _, names = embed_with_views(embedder.model, embedder.loader(data), embedder.device, tuple(views),
-                                            embedder.precision, embedder.channels_last, progress_bar)
+                                            embedder.precision, embedder.channels_last, progress_bar and distributed.is_main_process())
+    if distributed.is_distributed():  # each process embedded its shard: every process gets the whole set, in order
+        parts = [p for p in distributed.all_gather_object((emb, extra, names)) if p[2]]
+        if not parts:
+            return []
+        emb = np.concatenate([p[0] for p in parts])
+        extra = np.concatenate([p[1] for p in parts], axis=1)
+        names = [name for p in parts for name in p[2]]
     if not names:
         return []
     groups = find_duplicates(emb, threshold, ratio=ratio, k=k, mutual=mutual, views=extra if len(views) else None)

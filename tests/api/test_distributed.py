@@ -77,6 +77,11 @@ result["embed"] = (embeddings, labels, filenames, skipped)
 result["embed_warnings"] = [str(w.message) for w in caught]
 streamed = stream_embeddings(folder, checkpoint, os.path.join(out, "streamed.npz"), progress_bar=False, num_workers=0, batch_size=5)
 result["streamed"] = tuple(streamed)
+from easyssl import find_duplicate_images
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # the 10-step model: warned about in the test's own call
+    result["duplicates"] = find_duplicate_images(folder, checkpoint, threshold=0.5, ratio=None, mutual=True, progress_bar=False,
+                                                 num_workers=0, batch_size=5)
 torch.save(result, os.path.join(out, f"rank{rank}.pt"))
 '''
 
@@ -161,6 +166,17 @@ def test_embed_images_under_torchrun_matches_one_process(torchrun):
     assert streamed_names == filenames and streamed_labels == labels and np.allclose(streamed, embeddings, atol=1e-5)
     assert not [name for name in os.listdir(os.path.dirname(path)) if name.startswith(".tmp-")]  # the parts were removed
 
+
+
+def test_find_duplicate_images_under_torchrun_matches_one_process(torchrun):
+    from easyssl import find_duplicate_images
+
+    checkpoint = torchrun["ranks"][0]["checkpoint"]
+    with pytest.warns(UserWarning):
+        single = find_duplicate_images(torchrun["folder"], checkpoint, threshold=0.5, ratio=None, mutual=True, progress_bar=False,
+                                       num_workers=0, batch_size=5)
+    assert single  # mutual nearest neighbours above 0.5: some pairs, from both processes' shards
+    assert torchrun["ranks"][0]["duplicates"] == torchrun["ranks"][1]["duplicates"] == single
 
 # ---------------------------------------------------------------------------------- single process
 def test_init_from_env_is_a_no_op_outside_torchrun(monkeypatch):
