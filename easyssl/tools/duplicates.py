@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from easyssl.data import open_dataset
+from easyssl.data import open_dataset, warn_skipped
 from easyssl.inference import Embedder
 from easyssl.inference.views import DUPLICATE_VIEWS, embed_with_views
 from easyssl.runtime import distributed
@@ -240,7 +240,8 @@ def find_duplicate_images(
     and a low-resolution copy: 20 forward passes per image), then :func:`find_duplicates` links pairs. Cropped copies
     are found this way; from embeddings alone (``find_duplicates(embeddings)``) most are not.
     Warns when the checkpoint was trained for fewer than :data:`DUPLICATE_MIN_STEPS` steps. Under
-    ``torchrun`` every process embeds a shard and every process returns all the groups.
+    ``torchrun`` every process embeds a shard and every process returns all the groups. Files that
+    cannot be read are left out, with a warning that names them.
 
     Args:
         input_dir: Folder of images.
@@ -261,13 +262,16 @@ def find_duplicate_images(
     data = open_dataset(input_dir, transform=embedder.transform)
     emb, extra, _, names = embed_with_views(embedder.model, embedder.loader(data), embedder.device, tuple(views),
                                             embedder.precision, embedder.channels_last, progress_bar and distributed.is_main_process())
+    skipped = data.skipped_files()
     if distributed.is_distributed():  # each process embedded its shard: every process gets the whole set, in order
-        parts = [p for p in distributed.all_gather_object((emb, extra, names)) if p[2]]
-        if not parts:
-            return []
-        emb = np.concatenate([p[0] for p in parts])
-        extra = np.concatenate([p[1] for p in parts], axis=1)
+        gathered = distributed.all_gather_object((emb, extra, names, skipped))
+        skipped = [name for p in gathered for name in p[3]]
+        parts = [p for p in gathered if p[2]]
+        emb = np.concatenate([p[0] for p in parts]) if parts else emb
+        extra = np.concatenate([p[1] for p in parts], axis=1) if parts else extra
         names = [name for p in parts for name in p[2]]
+    if skipped and distributed.is_main_process():
+        warn_skipped(sorted(set(skipped)), "read; they are left out of the search for duplicates")
     if not names:
         return []
     groups = find_duplicates(emb, threshold, ratio=ratio, k=k, mutual=mutual, views=extra if len(views) else None)

@@ -172,7 +172,7 @@ def test_find_duplicate_images_under_torchrun_matches_one_process(torchrun):
     from easyssl import find_duplicate_images
 
     checkpoint = torchrun["ranks"][0]["checkpoint"]
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match="left out of the search for duplicates: circle/broken.png"):
         single = find_duplicate_images(torchrun["folder"], checkpoint, threshold=0.5, ratio=None, mutual=True, progress_bar=False,
                                        num_workers=0, batch_size=5)
     assert single  # mutual nearest neighbours above 0.5: some pairs, from both processes' shards
