@@ -99,12 +99,13 @@ def find_duplicates(
 
     Why these defaults (``threshold=0.8, ratio=4, k=12``): on the planted-duplicate benchmark's
     tuning split (``examples/benchmarks/near_duplicates.py``, models of 90-180 s) they gave pair
-    precision 0.94-0.97 at recall 0.87-0.91 with 18 crops as views, 0.97 / 0.92 with the
-    low-resolution view added (the test split: 0.86 / 0.91, see the README); ratio 3.5 lost precision
-    (0.89-0.95), 4.5 recall (0.83-0.85), ``k=8`` and ``k=10`` did no better and ``k=15`` lost precision. The rule before, a
-    threshold alone (0.93, mutual neighbours), found 0.60 of the copies there at precision 0.91.
-    The cost with ``V`` views is ``1 + V`` exact searches: 85 s for 20,000 items and 18 views on
-    2 CPU cores (a GPU, or faiss above 100,000 items, is much faster).
+    precision 0.94-0.97 at recall 0.87-0.91 with 18 crops as views, and 0.97 / 0.92 with the
+    low-resolution view added (the test split: 0.86 / 0.91, see the README). Ratio 3.5 lost
+    precision (0.89-0.95), 4.5 recall (0.83-0.85); ``k=8`` and ``k=10`` did no better, ``k=15``
+    lost precision. The rule before, a threshold alone (0.93, mutual neighbours), found 0.55-0.60
+    of the copies there at precision 0.91-0.98. The cost with ``V`` views is ``1 + V`` exact
+    searches: 85 s for 20,000 items and 18 views on 2 CPU cores (a GPU, or faiss above 100,000
+    items, is much faster).
 
     Args:
         embeddings: Array of shape ``(N, D)`` (numpy array or torch tensor).
