@@ -11,7 +11,7 @@ import torch
 from easyssl.cli.common import CLIError, check_dir, check_positive, class_names, match_filename, quote_name, read_embeddings, write_lines
 from easyssl.config import eval_transform
 from easyssl.data import load_image
-from easyssl.inference import load_model
+from easyssl.inference import embeddings_training_steps, load_model
 from easyssl.inference.views import CROP_VIEWS
 from easyssl.runtime.device import autocast, resolve_precision
 from easyssl.tools.duplicates import (
@@ -150,7 +150,8 @@ groups; lower it to find looser copies.
 """
     p.add_argument("--embeddings", help="embeddings file (.csv or .npz); or give --input-dir and --checkpoint")
     p.add_argument("--input-dir", help="folder of images, embedded with --checkpoint (whole and cropped)")
-    p.add_argument("--checkpoint", help="checkpoint to embed --input-dir with; with --embeddings, only checked for its training length")
+    p.add_argument("--checkpoint", help="checkpoint to embed --input-dir with; with --embeddings, only checked for its training length "
+                   "(a .npz from `easyssl embed` records it already)")
     p.add_argument("--ratio", type=float, default=DUPLICATE_RATIO,
                    help=f"how many times closer a pair must be than each image's k-th neighbour (default: {DUPLICATE_RATIO:g}; 0: off)")
     p.add_argument("--threshold", type=float, default=DUPLICATE_THRESHOLD,
@@ -183,6 +184,8 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         embeddings, _, filenames = read_embeddings(args.embeddings)
         if args.checkpoint:
             warn_if_too_short(args.checkpoint)
+        else:  # a .npz from `easyssl embed` / `easyssl run` records its model's training length
+            warn_if_too_short(steps=embeddings_training_steps(args.embeddings), source=args.embeddings)
         options.pop("mutual")
         groups = find_duplicates(embeddings, mutual=args.mutual, **options)
     else:

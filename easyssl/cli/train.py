@@ -16,6 +16,7 @@ from easyssl.cli.common import CLIError, check_dir, check_positive
 from easyssl.data import make_demo_dataset
 from easyssl.inference import save_embeddings
 from easyssl.methods import available_methods, get_method
+from easyssl.runtime.checkpoint import load_checkpoint
 from easyssl.train.metrics import CURVE_FILE, METRICS_FILE
 
 
@@ -166,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_training_flags(args)
     checkpoint = train_embedding_model(input_dir, method=args.method, **overrides(args))
     embeddings, labels, filenames = embed_images(input_dir, checkpoint, progress_bar=not args.quiet)
-    output = os.path.abspath(save_embeddings(args.output, embeddings, labels, filenames))
+    output = os.path.abspath(save_embeddings(args.output, embeddings, labels, filenames, training_steps=load_checkpoint(checkpoint).get("step")))
     print(run_summary(checkpoint))
     print(f"embedded {embeddings.shape[0]} images into {embeddings.shape[1]}-dimensional vectors: {output}")
     agreement = label_agreement(embeddings, labels)

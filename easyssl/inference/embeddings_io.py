@@ -27,7 +27,8 @@ def _check(embeddings: np.ndarray, labels: Sequence[int] | None, filenames: Sequ
 
 
 def save_embeddings(
-    path: str | os.PathLike, embeddings: np.ndarray, labels: Sequence[int] | None, filenames: Sequence[str]
+    path: str | os.PathLike, embeddings: np.ndarray, labels: Sequence[int] | None, filenames: Sequence[str],
+    training_steps: int | None = None,
 ) -> str:
     """Save embeddings with their labels and filenames; the format follows the file's extension.
 
@@ -35,6 +36,9 @@ def save_embeddings(
       (the layout of LightlySSL's ``save_embeddings``), floats written with 9 significant digits
       so float32 values round-trip exactly.
     * ``.npz``: ``embeddings`` (float32), ``labels`` (int64) and ``filenames`` arrays; compact and fast.
+      With ``training_steps`` (the model's training length: ``load_checkpoint(path)["step"]``) also a
+      ``training_steps`` array, so ``easyssl duplicates`` can warn about a barely trained model
+      (:func:`embeddings_training_steps`; a CSV has no place for it).
 
     The file is written to a temporary name, fsync-ed and renamed (:func:`~easyssl.runtime.files.atomic_write`),
     so a crash or a full disk never leaves half a file: the previous file stays as it was.
@@ -50,7 +54,9 @@ def save_embeddings(
     extension = os.path.splitext(path)[1].lower()
     if extension == ".npz":
         with atomic_write(path, "wb") as handle:
-            np.savez(handle, embeddings=embeddings, labels=np.asarray(labels, dtype=np.int64), filenames=np.asarray(list(filenames), dtype=str))
+            extra = {} if training_steps is None else {"training_steps": np.asarray(int(training_steps), dtype=np.int64)}
+            np.savez(handle, embeddings=embeddings, labels=np.asarray(labels, dtype=np.int64), filenames=np.asarray(list(filenames), dtype=str),
+                     **extra)
     elif extension == ".csv":
         with atomic_write(path, "w", **CSV_TEXT) as handle:
             writer = csv.writer(handle)
@@ -95,3 +101,13 @@ def load_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, list[int], lis
             rows.append(row[1:-1])
     embeddings = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(header) - 2)
     return embeddings, labels, filenames
+
+
+def embeddings_training_steps(path: str | os.PathLike) -> int | None:
+    """How many steps the model that made an embeddings file trained for, when the file says (a ``.npz`` written
+    with ``training_steps``, as ``easyssl embed`` and ``easyssl run`` write them); ``None`` otherwise."""
+    path = os.fspath(path)
+    if os.path.splitext(path)[1].lower() != ".npz" or not os.path.isfile(path):
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return int(data["training_steps"]) if "training_steps" in data.files else None

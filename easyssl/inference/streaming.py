@@ -85,6 +85,7 @@ class EmbeddingStreamWriter:
         world_size: Number of processes writing parts.
         token: A name shared by the processes of one run (rank 0's is broadcast by
             :func:`easyssl.api.stream_embeddings`); default: a fresh random one.
+        training_steps: The model's training length, stored in a ``.npz`` (see :func:`~easyssl.inference.save_embeddings`).
 
     Example:
         >>> with EmbeddingStreamWriter("embeddings.npz") as writer:
@@ -92,8 +93,10 @@ class EmbeddingStreamWriter:
         ...         writer.write(embeddings, labels, filenames)
     """
 
-    def __init__(self, path: str | os.PathLike, rank: int = 0, world_size: int = 1, token: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, rank: int = 0, world_size: int = 1, token: str | None = None,
+                 training_steps: int | None = None) -> None:
         self.path = os.fspath(path)
+        self.training_steps = training_steps
         self.format = os.path.splitext(self.path)[1].lower()
         if self.format not in (".csv", ".npz"):
             raise ValueError(f"cannot stream embeddings to {self.path!r}: use a .csv or .npz file name")
@@ -138,7 +141,7 @@ class EmbeddingStreamWriter:
         try:  # temporary file, fsync, rename: a failure leaves any previous file at self.path as it was
             if self.format == ".npz":
                 with atomic_write(self.path, "wb") as handle:
-                    _write_npz(handle, parts, dim)
+                    _write_npz(handle, parts, dim, self.training_steps)
             else:
                 with atomic_write(self.path, "w", **CSV_TEXT) as handle:
                     _write_csv(handle, parts, dim)
@@ -169,7 +172,7 @@ def _write_npy_header(handle, dtype: str, shape: tuple[int, ...]) -> None:
     np.lib.format.write_array_header_1_0(handle, {"descr": dtype, "fortran_order": False, "shape": shape})
 
 
-def _write_npz(handle: IO[bytes], parts: Sequence[_Part], dim: int) -> None:
+def _write_npz(handle: IO[bytes], parts: Sequence[_Part], dim: int, training_steps: int | None = None) -> None:
     total = sum(p.count for p in parts)
     width = max([p.max_name for p in parts] + [1])
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
@@ -199,6 +202,9 @@ def _write_npz(handle: IO[bytes], parts: Sequence[_Part], dim: int) -> None:
                             chunk = []
                     if chunk:
                         handle.write(np.asarray(chunk, dtype=f"<U{width}").tobytes())
+        if training_steps is not None:
+            with archive.open("training_steps.npy", "w") as member:
+                np.lib.format.write_array(member, np.asarray(int(training_steps), dtype=np.int64))
 
 
 def _write_csv(handle: IO[str], parts: Sequence[_Part], dim: int) -> None:

@@ -208,13 +208,15 @@ def _groups(num: int, first: np.ndarray, second: np.ndarray) -> list[list[int]]:
     return sorted((sorted(g) for g in groups.values() if len(g) >= 2), key=lambda g: g[0])
 
 
-def warn_if_too_short(checkpoint: str | os.PathLike) -> bool:
-    """Warn (and return True) when ``checkpoint`` was trained for fewer than :data:`DUPLICATE_MIN_STEPS` steps."""
-    steps = load_checkpoint(checkpoint).get("step")
+def warn_if_too_short(checkpoint: str | os.PathLike | None = None, *, steps: int | None = None, source: str | None = None) -> bool:
+    """Warn (and return True) when a model was trained for fewer than :data:`DUPLICATE_MIN_STEPS` steps: the
+    ``checkpoint``'s, or one of ``steps`` steps (``source`` names where that figure came from, e.g. an embeddings file)."""
+    if checkpoint is not None:
+        steps, source = load_checkpoint(checkpoint).get("step"), os.fspath(checkpoint)
     if not isinstance(steps, int) or steps >= DUPLICATE_MIN_STEPS:
         return False
     warnings.warn(
-        f"{os.fspath(checkpoint)!r} was trained for only {steps} steps: such a model still embeds look-alikes about as "
+        f"{source or 'the model'!r} was trained for only {steps} steps: such a model still embeds look-alikes about as "
         f"close as copies, so duplicates will be missed or wrong; train for at least {DUPLICATE_MIN_STEPS} steps "
         "(a longer max_time or more epochs) before trusting them", UserWarning, stacklevel=2)
     return True

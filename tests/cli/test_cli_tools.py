@@ -137,6 +137,10 @@ def test_duplicates_from_the_images_with_crops(run, tmp_path, capsys):
     assert groups.read_text().splitlines() == [f"circle/circle_0003.png\t{DUP}"]
     with pytest.warns(UserWarning, match="trained for only 2 steps"):  # an embeddings file: the checkpoint is checked
         assert main(["duplicates", "--embeddings", run["embeddings"], "--checkpoint", run["checkpoint"], "--show", "0"]) == 0
+    npz = str(tmp_path / "embeddings.npz")  # `easyssl embed` records the model's training length in a .npz
+    assert main(["embed", run["images"], "--checkpoint", run["checkpoint"], "--output", npz, "--num-workers", "0", "--quiet"]) == 0
+    with pytest.warns(UserWarning, match="embeddings.npz' was trained for only 2 steps"):
+        assert main(["duplicates", "--embeddings", npz, "--show", "0"]) == 0
     assert main(["duplicates", "--input-dir", run["images"]]) == 2
     assert "--input-dir DIR with --checkpoint CKPT" in _error(capsys)
     assert main(["duplicates"]) == 2

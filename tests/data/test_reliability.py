@@ -14,6 +14,7 @@ from easyssl.api import build_training, last_skipped_files, load_model, stream_e
 from easyssl import load_checkpoint
 from easyssl.cli import main
 from easyssl.data import MultiViewCollate, is_empty_batch, list_image_folder
+from easyssl.inference import embeddings_training_steps, save_embeddings
 from easyssl.transforms import EvalTransform, SimCLRTransform
 from tests.conftest import fast_config, write_image
 
@@ -263,6 +264,14 @@ def test_streamed_embeddings_match_and_hold_one_batch(trained, tmp_path):
         assert loaded_names == filenames and loaded_labels == labels
         assert np.allclose(loaded, embeddings, atol=1e-5)
     assert sorted(os.listdir(tmp_path)) == ["big.csv", "big.npz"]  # no temporary files left
+    # The .npz records how long its model trained (for `easyssl duplicates`' warning); a CSV has no place for it.
+    steps = load_checkpoint(checkpoint)["step"]
+    assert embeddings_training_steps(tmp_path / "big.npz") == steps and embeddings_training_steps(tmp_path / "big.csv") is None
+    save_embeddings(tmp_path / "saved.npz", embeddings, labels, filenames, training_steps=steps)
+    assert embeddings_training_steps(tmp_path / "saved.npz") == steps
+    assert load_embeddings(tmp_path / "saved.npz")[2] == filenames
+    save_embeddings(tmp_path / "plain.npz", embeddings, labels, filenames)
+    assert embeddings_training_steps(tmp_path / "plain.npz") is None
 
 
 def test_stream_writer_memory_does_not_grow_with_the_number_of_rows(tmp_path):
