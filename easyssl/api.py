@@ -26,7 +26,6 @@ from easyssl.methods import build_model, get_method
 from easyssl.nn.external import describe_backbone, resumed_backbone
 from easyssl.runtime import distributed
 from easyssl.runtime.device import resolve_device
-from easyssl.runtime.checkpoint import load_checkpoint
 from easyssl.runtime.rng import RandomStreams
 from easyssl.runtime.spawn import safe_num_workers
 from easyssl.train import SelfSupervisedEmbedding, WarmupCosineSchedule, build_optimizer, calibration_loader
@@ -364,9 +363,8 @@ def stream_embeddings(
     """
     embedder, data = _embedder_and_data(input_dir, checkpoint, dataset, batch_size, num_workers, device, precision, backbone)
     token = distributed.broadcast_object(os.urandom(6).hex())
-    steps = load_checkpoint(checkpoint).get("step") if checkpoint is not None else None  # recorded in a .npz
     writer = EmbeddingStreamWriter(output, rank=distributed.rank(), world_size=distributed.world_size(), token=token,
-                                   training_steps=steps if isinstance(steps, int) else None)
+                                   training_steps=embedder.training_steps)  # recorded in a .npz
     try:
         show = progress_bar and distributed.is_main_process()
         for embeddings, labels, filenames in embedder.iter_embeddings(embedder.loader(data), show, whiten):

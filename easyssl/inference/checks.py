@@ -21,15 +21,21 @@ MIN_USEFUL_STEPS = 50
 SIZE_RATIO = 2.0
 
 
-def warn_if_barely_trained(state: dict[str, Any], checkpoint: str | os.PathLike) -> bool:
-    """Warn (and return True) when the checkpoint ``state`` was trained for fewer than :data:`MIN_USEFUL_STEPS` steps."""
+def warn_if_barely_trained(
+    state: dict[str, Any], checkpoint: str | os.PathLike, minimum: int = MIN_USEFUL_STEPS, consequence: str | None = None
+) -> bool:
+    """Warn (and return True) when the checkpoint ``state`` (or any ``{"step": n}``) was trained for fewer than
+    ``minimum`` steps (default :data:`MIN_USEFUL_STEPS`). ``checkpoint`` names where the figure came from (a
+    checkpoint or an embeddings file); ``consequence`` says what such a model gets wrong (default: its
+    embeddings are close to an untrained network's)."""
     steps = state.get("step")
-    if not isinstance(steps, int) or steps >= MIN_USEFUL_STEPS:
+    if not isinstance(steps, int) or steps >= minimum:
         return False
+    epochs = f" ({state['epoch']} epochs)" if "epoch" in state else ""
+    consequence = consequence or "its embeddings are close to an untrained network's"
     warnings.warn(
-        f"{os.fspath(checkpoint)!r} was trained for only {steps} steps ({state.get('epoch', '?')} epochs): its embeddings are "
-        f"close to an untrained network's; train longer (at least {MIN_USEFUL_STEPS} steps: more epochs, more images or "
-        "a longer max_time)", UserWarning, stacklevel=3)
+        f"{os.fspath(checkpoint)!r} was trained for only {steps} steps{epochs}: {consequence}; train longer "
+        f"(at least {minimum} steps: more epochs, more images or a longer max_time)", UserWarning, stacklevel=3)
     return True
 
 

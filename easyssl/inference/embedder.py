@@ -15,8 +15,9 @@ from easyssl.config import eval_transform
 from easyssl.data.collate import MultiViewCollate
 from easyssl.inference.device_decode import DeviceDecodedLoader, use_device_decode
 from easyssl.inference.loop import embed_with, iter_embeddings
-from easyssl.inference.model import load_model
+from easyssl.inference.model import model_from_state
 from easyssl.runtime import distributed
+from easyssl.runtime.checkpoint import load_checkpoint
 from easyssl.runtime.device import resolve_device, resolve_precision
 from easyssl.runtime.spawn import safe_num_workers
 
@@ -64,6 +65,8 @@ class Embedder:
         self.decode = "auto"
         #: The training config of a model loaded by :meth:`from_checkpoint` (None otherwise).
         self.config: dict[str, Any] | None = None
+        #: The optimisation steps that model was trained for (None otherwise): recorded in ``.npz`` embeddings files.
+        self.training_steps: int | None = None
 
     @classmethod
     def from_checkpoint(
@@ -77,15 +80,17 @@ class Embedder:
         backbone: nn.Module | str | None = None,
     ) -> "Embedder":
         """The model of an easyssl checkpoint (see :func:`~easyssl.inference.load_model`, also for ``backbone``) with its
-        evaluation transform."""
+        evaluation transform; the file is read once."""
         torch_device = resolve_device(device)
-        model, config = load_model(checkpoint, torch_device, backbone=backbone)
+        state = load_checkpoint(checkpoint)
+        model, config = model_from_state(state, checkpoint, torch_device, backbone=backbone)
         channels_last = torch_device.type in ("cuda", "cpu")
         if channels_last:  # a model of our own: its weights may take the faster layout too
             model.to(memory_format=torch.channels_last)
         embedder = cls(model, eval_transform(config), device=torch_device, precision=precision,
                        channels_last=channels_last, batch_size=batch_size, num_workers=num_workers)
         embedder.config = config
+        embedder.training_steps = state.get("step") if isinstance(state.get("step"), int) else None
         return embedder
 
     def loader(self, dataset: Dataset) -> DataLoader:

@@ -31,7 +31,14 @@ def load_model(
         CheckpointError: the file is not an easyssl checkpoint, or was written without the
             config needed to rebuild its model, or names an unknown method.
     """
-    state = load_checkpoint(checkpoint)
+    return model_from_state(load_checkpoint(checkpoint), checkpoint, device, backbone)
+
+
+def model_from_state(
+    state: dict[str, Any], checkpoint: str | os.PathLike, device: str | torch.device = "cpu", backbone: torch.nn.Module | str | None = None
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """:func:`load_model` for a checkpoint already read (``state``, from ``checkpoint``): callers that also need
+    other entries of the state (its training steps) read the file once."""
     warn_if_barely_trained(state, checkpoint)
     config = state.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict) or "method" not in config:

@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import os
-import warnings
 from numbers import Integral, Real
 from typing import Any, Optional, Sequence
 
@@ -29,6 +28,7 @@ import torch
 
 from easyssl.data import open_dataset, warn_skipped
 from easyssl.inference import Embedder
+from easyssl.inference.checks import warn_if_barely_trained
 from easyssl.inference.views import DUPLICATE_VIEWS, embed_with_views
 from easyssl.runtime import distributed
 from easyssl.runtime.checkpoint import load_checkpoint
@@ -48,6 +48,8 @@ DUPLICATE_CONTEXT = 12
 DUPLICATE_MIN_STEPS = 200
 #: Candidate pairs compared at a time (with 18 views of 128-d embeddings: about 150 MB of scores and rows).
 PAIR_CHUNK = 16_384
+#: What a model of fewer steps gets wrong, in the warning.
+DUPLICATE_TOO_SHORT = "such a model still embeds look-alikes about as close as copies, so duplicates will be missed or wrong"
 #: Pairs at least this similar (exact and near-exact copies) are always linked, however many there are.
 EXACT_COPY = 0.999
 
@@ -210,16 +212,11 @@ def _groups(num: int, first: np.ndarray, second: np.ndarray) -> list[list[int]]:
 
 def warn_if_too_short(checkpoint: str | os.PathLike | None = None, *, steps: int | None = None, source: str | None = None) -> bool:
     """Warn (and return True) when a model was trained for fewer than :data:`DUPLICATE_MIN_STEPS` steps: the
-    ``checkpoint``'s, or one of ``steps`` steps (``source`` names where that figure came from, e.g. an embeddings file)."""
-    if checkpoint is not None:
-        steps, source = load_checkpoint(checkpoint).get("step"), os.fspath(checkpoint)
-    if not isinstance(steps, int) or steps >= DUPLICATE_MIN_STEPS:
-        return False
-    warnings.warn(
-        f"{source or 'the model'!r} was trained for only {steps} steps: such a model still embeds look-alikes about as "
-        f"close as copies, so duplicates will be missed or wrong; train for at least {DUPLICATE_MIN_STEPS} steps "
-        "(a longer max_time or more epochs) before trusting them", UserWarning, stacklevel=2)
-    return True
+    ``checkpoint``'s, or one of ``steps`` steps (``source`` names where that figure came from, e.g. an embeddings
+    file). The warning is :func:`~easyssl.inference.checks.warn_if_barely_trained`'s, with this minimum."""
+    state = load_checkpoint(checkpoint) if checkpoint is not None else {"step": steps}
+    return warn_if_barely_trained(state, checkpoint if checkpoint is not None else source or "the model",
+                                  DUPLICATE_MIN_STEPS, DUPLICATE_TOO_SHORT)
 
 
 def find_duplicate_images(
@@ -260,8 +257,8 @@ def find_duplicate_images(
         >>> for group in find_duplicate_images("my/images/", checkpoint):
         ...     print(group)   # ['a.jpg', 'a_copy.jpg']
     """
-    warn_if_too_short(checkpoint)
     embedder = Embedder.from_checkpoint(checkpoint, device=device, precision=precision, batch_size=batch_size, num_workers=num_workers)
+    warn_if_too_short(steps=embedder.training_steps, source=os.fspath(checkpoint))
     data = open_dataset(input_dir, transform=embedder.transform)
     emb, extra, _, names = embed_with_views(embedder.model, embedder.loader(data), embedder.device, tuple(views),
                                             embedder.precision, embedder.channels_last, progress_bar and distributed.is_main_process())
