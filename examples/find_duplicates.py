@@ -4,11 +4,11 @@
     python examples/find_duplicates.py --input-dir my/images/ --ratio 6
 
 Without --input-dir, the demo set is written with two planted duplicates: an exact copy
-and a re-saved JPEG of the same image (the demo's striped images of the same colour and
-spacing are near-duplicates too: they differ by a small shift). Two images are
-near-duplicates when they are --ratio times closer to each other than to their 12th
-nearest neighbour (and at least --threshold similar); each image is also compared as
-18 crops and at 60 % resolution, so cropped and resized copies are found. The same from the command line:
+and a re-saved JPEG of the same image. Two images are near-duplicates when they are
+--ratio times closer to each other than to their 12th nearest neighbour (and at least
+--threshold similar); each image is also compared as 18 crops and at 60 % resolution, so
+cropped and resized copies are found; and the files' pixels must agree, once any crop is
+undone, so look-alikes (two circles of one colour) are not. The same from the command line:
 
     easyssl duplicates --input-dir my/images/ --checkpoint runs/a/last.ckpt --output groups.txt
 """
@@ -48,7 +48,7 @@ def main(argv=None):
     checkpoint = train_embedding_model(input_dir=input_dir, checkpoint_dir=os.path.join(args.output_dir, "run"), **settings)
 
     # Each image is embedded whole, as 18 crops and at 60 % resolution; two images are linked when one is far closer to the other
-    # (whole or cropped) than to anything else. Groups are lists of file names, at least two in each.
+    # (whole or cropped) than to anything else and their pixels agree. Groups are lists of file names, at least two in each.
     groups = find_duplicate_images(input_dir, checkpoint, threshold=args.threshold, ratio=args.ratio,
                                    progress_bar=False, num_workers=0)
     print(f"{len(groups)} group(s) of near-duplicates")

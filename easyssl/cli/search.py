@@ -145,8 +145,10 @@ similarity) than each is to its -k-th nearest neighbour, and at least --threshol
 linked images form a group. A copy is far closer to its original than to anything else; a
 look-alike has many neighbours about as close. With --input-dir and --checkpoint each image
 is also embedded as {len(CROP_VIEWS)} crops and at 60 % resolution, and the best-matching view counts: cropped copies are
-found this way (from an embeddings file alone most are not). Raise --ratio for fewer, surer
-groups; lower it to find looser copies.
+found this way (from an embeddings file alone most are not). Then the files' pixels confirm
+each pair: once any crop is undone, a copy matches its original pixel for pixel, a look-alike
+does not (--no-pixel-check skips this). A group is one where every two images are linked.
+Raise --ratio for fewer, surer groups; lower it to find looser copies.
 """
     p.add_argument("--embeddings", help="embeddings file (.csv or .npz); or give --input-dir and --checkpoint")
     p.add_argument("--input-dir", help="folder of images, embedded with --checkpoint (whole and cropped)")
@@ -159,6 +161,8 @@ groups; lower it to find looser copies.
     p.add_argument("-k", type=int, default=DUPLICATE_CONTEXT,
                    help=f"neighbours examined per image, the last the ratio test's reference (default: {DUPLICATE_CONTEXT})")
     p.add_argument("--mutual", action="store_true", help="also require each image to be the other's nearest neighbour")
+    p.add_argument("--no-pixel-check", action="store_true",
+                   help="with --input-dir: link pairs on their embeddings alone, without comparing their pixels")
     p.add_argument("--all-neighbors", action="store_true", help=argparse.SUPPRESS)  # the default since the ratio test
     p.add_argument("--output", help="text file: one group per line, filenames separated by tabs")
     p.add_argument("--to-remove", metavar="FILE", help="text file listing every group member but the first, one per line")
@@ -176,11 +180,14 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         if args.embeddings or not args.checkpoint:
             raise CLIError("give either --embeddings FILE, or --input-dir DIR with --checkpoint CKPT (not both)")
         check_dir(args.input_dir)
-        names = find_duplicate_images(args.input_dir, args.checkpoint, progress_bar=not args.quiet, **options)
+        names = find_duplicate_images(args.input_dir, args.checkpoint, progress_bar=not args.quiet,
+                                      pixel_check=not args.no_pixel_check, **options)
         filenames = sorted({name for group in names for name in group})
         index = {name: i for i, name in enumerate(filenames)}
         groups = [[index[name] for name in group] for group in names]
     elif args.embeddings:
+        if args.no_pixel_check:
+            raise CLIError("--no-pixel-check goes with --input-dir: from --embeddings no pixels are compared")
         embeddings, _, filenames = read_embeddings(args.embeddings)
         if args.checkpoint:
             warn_if_too_short(args.checkpoint)

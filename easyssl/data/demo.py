@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import math
 import os
 import random
@@ -11,14 +12,14 @@ from PIL import Image, ImageDraw
 #: The demo's classes, one sub-folder each.
 DEMO_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "stripes", "cross")
 
-_PALETTE = [(220, 50, 47), (38, 139, 210), (133, 153, 0), (181, 137, 0), (108, 113, 196), (42, 161, 152), (211, 54, 130)]
-
 
 def _draw(kind: str, size: int, rng: random.Random) -> Image.Image:
     background = tuple(rng.randint(200, 255) for _ in range(3))
     image = Image.new("RGB", (size, size), background)
     draw = ImageDraw.Draw(image)
-    color = rng.choice(_PALETTE)
+    # Any hue: with a palette of seven colours, shapes of one colour and about one size were within a
+    # crop and an exposure change of each other, near-duplicates by any measure.
+    color = tuple(round(255 * c) for c in colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.55, 0.95), rng.uniform(0.5, 0.85)))
     r = rng.uniform(0.22, 0.38) * size
     cx, cy = rng.uniform(r, size - r), rng.uniform(r, size - r)
     if kind == "circle":
@@ -32,9 +33,18 @@ def _draw(kind: str, size: int, rng: random.Random) -> Image.Image:
         points = [(cx + r * math.cos(angle + k * 2 * math.pi / 3), cy + r * math.sin(angle + k * 2 * math.pi / 3)) for k in range(3)]
         draw.polygon(points, fill=color)
     elif kind == "stripes":
-        step = max(3, int(rng.uniform(0.08, 0.16) * size))
-        for x in range(-size, 2 * size, 2 * step):
-            draw.polygon([(x, 0), (x + step, 0), (x + step + size // 3, size), (x + size // 3, size)], fill=color)
+        # Any direction, width and phase: with a few fixed slants and widths (as before), stripes of one
+        # colour were crops of each other, real near-duplicates that `easyssl duplicates` rightly reported.
+        angle = rng.uniform(0, math.pi)
+        width = rng.uniform(0.08, 0.2) * size
+        nx, ny, tx, ty = math.cos(angle), math.sin(angle), -math.sin(angle), math.cos(angle)
+        offset = rng.uniform(0, 2 * width) - size
+        while offset < size:  # bands across the whole image, centred on it
+            a, b = offset, offset + width
+            c = size / 2
+            draw.polygon([(c + nx * a + tx * size, c + ny * a + ty * size), (c + nx * b + tx * size, c + ny * b + ty * size),
+                          (c + nx * b - tx * size, c + ny * b - ty * size), (c + nx * a - tx * size, c + ny * a - ty * size)], fill=color)
+            offset += 2 * width
     elif kind == "cross":
         w = r * 0.35
         draw.rectangle([cx - r, cy - w, cx + r, cy + w], fill=color)

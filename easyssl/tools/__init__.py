@@ -1,7 +1,8 @@
 """What people do with embeddings: search, selection, evaluation, export and pictures.
 
 * :mod:`easyssl.tools.search`: :func:`nearest_neighbors` (exact, memory-bounded);
-* :mod:`easyssl.tools.duplicates`: :func:`find_duplicates`, :func:`find_duplicate_images`;
+* :mod:`easyssl.tools.duplicates`: :func:`find_duplicates`, :func:`find_duplicate_images`, which confirms
+  pairs with :mod:`easyssl.tools.pixels` (``pixel_agreement``: do two images match pixel for pixel?);
 * :mod:`easyssl.tools.selection`: :func:`select_diverse`, :func:`select_for_labeling`, :func:`uncertainty_scores`;
 * :mod:`easyssl.tools.evaluation`: :func:`knn_predict`, :func:`knn_accuracy`;
 * :mod:`easyssl.tools.export`: :func:`export_backbone`, :func:`load_backbone`, :func:`torchvision_model`;

@@ -143,6 +143,21 @@ def test_duplicates_from_the_images_with_crops(run, tmp_path, capsys):
         assert main(["duplicates", "--embeddings", npz, "--show", "0"]) == 0
     assert main(["duplicates", "--input-dir", run["images"]]) == 2
     assert "--input-dir DIR with --checkpoint CKPT" in _error(capsys)
+    assert main(["duplicates", "--embeddings", npz, "--no-pixel-check"]) == 2
+    assert "--no-pixel-check goes with --input-dir" in _error(capsys)
+
+
+def test_duplicates_checks_the_pixels(run, capsys):
+    """A rule loose enough to link any two images: the pixel check leaves only the real copy; --no-pixel-check does not."""
+    loose = ["duplicates", "--input-dir", run["images"], "--checkpoint", run["checkpoint"], "--threshold", "-1", "--ratio", "0",
+             "--quiet", "--show", "0"]
+    with pytest.warns(UserWarning, match="trained for only 2 steps"):
+        assert main(loose) == 0
+    assert "found 1 group(s) of near-duplicates (2 images)" in capsys.readouterr().out
+    with pytest.warns(UserWarning, match="trained for only 2 steps"):
+        assert main(loose + ["--no-pixel-check"]) == 0
+    found = capsys.readouterr().out
+    assert "found" in found and "found 1 group(s) of near-duplicates (2 images)" not in found
     assert main(["duplicates"]) == 2
     assert "give --embeddings FILE" in _error(capsys)
 
@@ -156,7 +171,7 @@ def test_duplicates_hints_when_the_rule_is_too_loose(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "found 0 group(s)" in out and "hint" not in out
     # No ratio test and a threshold far too low chain everything together, and the command says so.
-    assert main(["duplicates", "--embeddings", path, "--show", "0", "--threshold", "-0.9", "--ratio", "0"]) == 0
+    assert main(["duplicates", "--embeddings", path, "--show", "0", "--threshold", "-0.9", "--ratio", "0", "-k", "59"]) == 0
     out = capsys.readouterr().out
     assert "found 1 group(s) of near-duplicates (60 images)" in out
     assert "hint: the largest group holds 60 of 60 images" in out and "raise --ratio" in out

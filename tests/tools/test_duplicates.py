@@ -48,6 +48,42 @@ def test_ratio_test_tells_a_copy_from_look_alikes():
     assert find_duplicates(np.vstack([many, emb[20:]])) == [list(range(30))]
 
 
+def test_complete_linkage_does_not_chain_look_alikes():
+    """A - B and B - C linked, A - C not: one link must not make A and C duplicates (single linkage did)."""
+    angles = np.radians([0.0, 9.0, 19.0, 90.0, 180.0, 270.0])
+    emb = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    options = {"threshold": float(np.cos(np.radians(10))), "ratio": None, "center": False}
+    assert find_duplicates(emb, linkage="single", **options) == [[0, 1, 2]]
+    assert find_duplicates(emb, **options) == [[0, 1]]  # the closer pair; C stays alone
+    with pytest.raises(ValueError, match="linkage must be 'single' or 'complete'"):
+        find_duplicates(emb, linkage="average")
+
+
+def test_verify_is_stricter_where_the_ratio_test_is_less_sure():
+    """Linked pairs (exact copies aside) are sent to verify; a pair passing the ratio test by less than
+    sure_ratio must score agreement, one passing by more only sure_agreement."""
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(200, 32)).astype(np.float32)
+    emb[100] = emb[0] + 0.4 * rng.normal(size=32)  # a near copy: passes ratio 4, not 8
+    emb[101] = emb[1] + 0.1 * rng.normal(size=32)  # a very near copy (not exact): passes ratio 8
+    emb[102] = emb[2]  # an exact copy
+    assert find_duplicates(emb) == [[0, 100], [1, 101], [2, 102]]
+    asked = []
+
+    def verify(first, second, score):
+        asked.extend(zip(first.tolist(), second.tolist()))
+        return np.full(len(first), score)
+
+    assert find_duplicates(emb, verify=lambda a, b: verify(a, b, 0.5)) == [[2, 102]]
+    assert sorted(asked) == [(0, 100), (1, 101)]  # never the exact copy
+    assert find_duplicates(emb, verify=lambda a, b: verify(a, b, 0.93)) == [[1, 101], [2, 102]]
+    assert find_duplicates(emb, verify=lambda a, b: verify(a, b, 0.99)) == [[0, 100], [1, 101], [2, 102]]
+    assert find_duplicates(emb, verify=lambda a, b: verify(a, b, 0.93), agreement=0.9) == [[0, 100], [1, 101], [2, 102]]
+    assert find_duplicates(emb, verify=lambda a, b: verify(a, b, 0.93), sure_ratio=1e9) == [[2, 102]]
+    with pytest.raises(ValueError, match="verify must return one score per pair"):
+        find_duplicates(emb, verify=lambda a, b: np.ones(len(a) + 1))
+
+
 def test_views_find_a_copy_only_a_crop_matches():
     rng = np.random.default_rng(1)
     emb = rng.normal(size=(100, 32)).astype(np.float32)
@@ -160,3 +196,15 @@ def test_find_duplicate_images_names_files_and_warns_on_short_training(demo_run)
     assert groups == [["circle/circle_0003.png", "circle/circle_copy.png"]]
     with pytest.warns(UserWarning):
         assert warn_if_too_short(checkpoint)
+
+
+def test_find_duplicate_images_checks_the_pixels(demo_run):
+    """A barely trained model embeds every shape alike: with a loose rule its embeddings link many pairs; the
+    pixel check keeps the one real copy."""
+    images, checkpoint = demo_run
+    options = {"threshold": -1.0, "ratio": None, "device": "cpu", "progress_bar": False}
+    with pytest.warns(UserWarning, match="trained for only 2 steps"):
+        loose = find_duplicate_images(images, checkpoint, pixel_check=False, **options)
+        checked = find_duplicate_images(images, checkpoint, **options)
+    assert sum(len(g) for g in loose) > 10
+    assert checked == [["circle/circle_0003.png", "circle/circle_copy.png"]]
