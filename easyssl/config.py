@@ -218,9 +218,11 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
     if loader["pin_memory"] == AUTO:
         loader["pin_memory"] = device.type == "cuda"
     loader["max_image_pixels"] = max_image_pixels(loader.get("max_image_pixels", AUTO))  # checked here, not per image
-    for key in ("name", "base_lr", "weight_decay", "warmup"):
+    for key in ("name", "base_lr", "weight_decay"):
         if optimizer[key] == AUTO:
             optimizer[key] = spec.optimizer_defaults.get(key, OPTIMIZER_FALLBACK[key])
+    if optimizer["warmup"] == AUTO:  # the method's preset, longer for small images (see the rule)
+        optimizer["warmup"] = defaults.default_warmup(input_size, float(spec.optimizer_defaults.get("warmup", OPTIMIZER_FALLBACK["warmup"])))
     if str(optimizer["name"]).lower() not in MOMENTUM_OPTIMIZERS:
         optimizer["momentum"] = None  # adamw: no momentum (see FIXED_SECTIONS)
     elif optimizer["momentum"] == AUTO:
