@@ -315,6 +315,7 @@ def find_duplicate_images(
     mutual: bool = False,
     pixel_check: bool = True,
     agreement: float = DUPLICATE_AGREEMENT,
+    sure_agreement: float = DUPLICATE_SURE_AGREEMENT,
     views: Sequence[tuple[float, ...]] = DUPLICATE_VIEWS,
     batch_size: Optional[int] = None,
     num_workers: Optional[int] = None,
@@ -338,7 +339,7 @@ def find_duplicate_images(
         checkpoint: The ``.ckpt`` file (or its run folder) of :func:`~easyssl.train_embedding_model`.
         threshold, ratio, k, mutual: As :func:`find_duplicates`.
         pixel_check: Confirm each pair with the files' pixels (False: the embeddings alone decide).
-        agreement: The pixel agreement a pair needs (``sure_agreement`` for the surest pairs), as :func:`find_duplicates`.
+        agreement, sure_agreement: The pixel agreement a pair needs, and the surest pairs, as :func:`find_duplicates`.
         views: The views embedded besides each image, ``(scale, x, y[, resolution])`` (``()``: none).
         batch_size, num_workers, device, precision, progress_bar: As :func:`~easyssl.embed_images`.
 
@@ -371,5 +372,5 @@ def find_duplicate_images(
         index = {name: i for i, name in enumerate(data.filenames)}
         verify = PixelAgreement(lambda row: data.load_or_none(index[names[row]])[0])
     groups = find_duplicates(emb, threshold, ratio=ratio, k=k, mutual=mutual, views=extra if len(views) else None,
-                             verify=verify, agreement=agreement)
+                             verify=verify, agreement=agreement, sure_agreement=sure_agreement)
     return [[names[i] for i in group] for group in groups]
