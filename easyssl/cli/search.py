@@ -193,8 +193,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
             warn_if_too_short(args.checkpoint)
         else:  # a .npz from `easyssl embed` / `easyssl run` records its model's training length
             warn_if_too_short(steps=embeddings_training_steps(args.embeddings), source=args.embeddings)
-        options.pop("mutual")
-        groups = find_duplicates(embeddings, mutual=args.mutual, **options)
+        groups = find_duplicates(embeddings, **options)
     else:
         raise CLIError("give --embeddings FILE, or --input-dir DIR with --checkpoint CKPT")
     lines = ["\t".join(filenames[i] for i in group) for group in groups]

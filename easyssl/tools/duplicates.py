@@ -133,9 +133,10 @@ def find_duplicates(
     Fashion-MNIST's training images and on the built-in demo set: pair precision / recall
     0.99 / 0.93, 0.95 / 0.95 and 0.97 / 0.93 there (test images: see the README). Without the
     pixel check the same embeddings gave precision 0.94, 0.86 and 0.69 (and with single linkage
-    too, the rule before: 0.89, 0.77, 0.59). One pixel threshold for every pair (0.93 or 0.95)
-    gave precision 0.90-0.95 at recall 0.87-0.96: resized copies, blurred, score 0.90-0.97;
-    no check at all past ratio 6 let look-alike shapes of the demo through (precision 0.84).
+    too, the rule before: 0.89, 0.77, 0.59). Lost, with an earlier, coarser grid of crop sizes in
+    the check: one pixel threshold for every pair (0.93 or 0.95) gave precision 0.90-0.95 at
+    recall 0.87-0.96, as a third of the resized copies, blurred, score only 0.90-0.97; no check at
+    all past ratio 6 let look-alike shapes of the demo through (precision 0.84).
     Single linkage lost up to 2 points of precision on Fashion-MNIST (a chain of five white
     bags) and 9 on the demo set. Ratio 3.5 lost
     precision (0.89-0.95) and 4.5 recall (0.83-0.85) before the pixel check; ``k=8`` and ``k=10``
