@@ -1,6 +1,7 @@
 """Self-supervised losses, one per file. Each is an ``nn.Module`` usable in any PyTorch loop."""
 
 from easyssl.loss.barlow_twins import BarlowTwinsLoss
+from easyssl.loss.dcl import DCLLoss, DCLWLoss, negative_mises_fisher_weights
 from easyssl.loss.dino import DINOLoss
 from easyssl.loss.mae import MAELoss
 from easyssl.loss.memory_bank import MemoryBank
@@ -12,6 +13,8 @@ from easyssl.loss.vicreg import VICRegLoss
 
 __all__ = [
     "BarlowTwinsLoss",
+    "DCLLoss",
+    "DCLWLoss",
     "DINOLoss",
     "MAELoss",
     "MemoryBank",
@@ -20,5 +23,6 @@ __all__ = [
     "NegativeCosineSimilarity",
     "SwaVLoss",
     "VICRegLoss",
+    "negative_mises_fisher_weights",
     "sinkhorn",
 ]

@@ -27,7 +27,7 @@ torch.set_num_threads(1)
 from torch import nn
 from easyssl import distributed, train_embedding_model, embed_images, build_training
 from easyssl.api import stream_embeddings
-from easyssl.loss import NTXentLoss, VICRegLoss, BarlowTwinsLoss
+from easyssl.loss import NTXentLoss, VICRegLoss, BarlowTwinsLoss, DCLLoss
 
 out, folder, run_dir = sys.argv[1:4]
 FAST = dict(model={"backbone": "resnet-18", "width": 0.125}, collate={"input_size": 32},
@@ -50,7 +50,8 @@ result["criterion_gathers"] = run.trainer.criterion.gather_distributed
 losses = {}
 for name, make in [("ntxent", lambda g: NTXentLoss(temperature=0.3, gather_distributed=g)),
                    ("vicreg", lambda g: VICRegLoss(gather_distributed=g)),
-                   ("barlow", lambda g: BarlowTwinsLoss(gather_distributed=g))]:
+                   ("barlow", lambda g: BarlowTwinsLoss(gather_distributed=g)),
+                   ("dcl", lambda g: DCLLoss(temperature=0.2, gather_distributed=g))]:
     torch.manual_seed(0)
     x0, x1 = torch.randn(12, 8), torch.randn(12, 8)
     head = nn.Linear(8, 6)
@@ -139,7 +140,7 @@ def test_training_under_torchrun_writes_one_usable_checkpoint(torchrun):
     assert config["trainer"]["sync_batchnorm"] is True
 
 
-@pytest.mark.parametrize("loss", ["ntxent", "vicreg", "barlow"])
+@pytest.mark.parametrize("loss", ["ntxent", "vicreg", "barlow", "dcl"])
 def test_gathered_losses_equal_the_single_process_loss(torchrun, loss):
     for rank in torchrun["ranks"]:
         values = rank["losses"][loss]
