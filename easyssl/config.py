@@ -72,7 +72,7 @@ def default_config(method: str = "simclr") -> dict[str, Any]:
         "checkpoint_dir": None,
         "resume": False,
         "seed": 1,
-        "model": {"backbone": AUTO, "width": AUTO, "small_input": None, "weights": None, "weights_prefix": AUTO, **spec.model_defaults},
+        "model": {"backbone": AUTO, "width": AUTO, "small_input": None, "pooled_stages": AUTO, "weights": None, "weights_prefix": AUTO, **spec.model_defaults},
         "criterion": dict(spec.criterion_defaults),
         "optimizer": copy.deepcopy(FIXED_SECTIONS["optimizer"]),
         "collate": {"input_size": AUTO, "train_crop_size": AUTO, "normalize": IMAGENET_NORMALIZE, **spec.collate_defaults,
@@ -200,6 +200,10 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
         model["width"] = 1.0
     if model["small_input"] is None:
         model["small_input"] = input_size <= SMALL_INPUT_MAX_SIZE
+    if "pooled_stages" not in model:  # a resumed run's config, saved before the key: the last stage alone
+        model["pooled_stages"] = 1
+    elif model["pooled_stages"] == AUTO:  # the last stage alone, or the last two for small images (see the rule)
+        model["pooled_stages"] = defaults.default_pooled_stages(input_size, device, model["backbone"], model["width"])
     if "train_crop_size" not in collate:  # a resumed run's config, saved before the key: its views were at the input size
         collate["train_crop_size"] = input_size
     elif collate["train_crop_size"] == AUTO:

@@ -45,5 +45,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if build.get("small_input"):
         print("this model has the small-image stem: first set model.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False) "
               "and model.maxpool = torch.nn.Identity() (or use easyssl.torchvision_model(checkpoint))")
+    if build.get("pooled_stages", 1) > 1:
+        print(f"easyssl's embeddings of this model pool its last {build['pooled_stages']} stages; torchvision's model pools the last "
+              "stage only (the weights are the same)")
     print("its fc layer is untrained: replace it, e.g. model.fc = torch.nn.Linear(model.fc.in_features, num_classes)")
     return 0

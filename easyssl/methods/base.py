@@ -10,7 +10,7 @@ from torch import nn
 from easyssl.nn.base import SSLModel
 
 #: Model-config keys that configure the backbone rather than the method's heads.
-BACKBONE_KEYS = ("backbone", "width", "small_input")
+BACKBONE_KEYS = ("backbone", "width", "small_input", "pooled_stages")
 #: Model-config keys of the weights a new run starts from (``model={"weights": "file.pth"}``, see
 #: :mod:`easyssl.nn.weights`): read when training starts, never when a checkpoint is loaded or resumed.
 WEIGHTS_KEYS = ("weights", "weights_prefix")

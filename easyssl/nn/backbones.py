@@ -49,6 +49,10 @@ class ResNet(nn.Module):
         small_input: Use the small-image stem.
         in_channels: Channels of the input images.
         zero_init_residual: Zero-init the last BN of each block (helps large-batch training).
+        pooled_stages: The features are the globally pooled outputs of this many last stages,
+            concatenated (1: the last stage's alone, torchvision's features; up to 4). The
+            earlier stage keeps finer detail than the last one's few pixels, which helps small
+            images: see :func:`easyssl.defaults.default_pooled_stages`.
     """
 
     #: torchvision's classifier, which this feature extractor lacks: a torchvision ResNet's weights file
@@ -63,10 +67,13 @@ class ResNet(nn.Module):
         small_input: bool = False,
         in_channels: int = 3,
         zero_init_residual: bool = False,
+        pooled_stages: int = 1,
     ) -> None:
         super().__init__()
         if width <= 0:
             raise ValueError(f"width must be > 0, got {width}")
+        if pooled_stages not in (1, 2, 3, 4):
+            raise ValueError(f"pooled_stages must be 1, 2, 3 or 4 (how many last stages the features pool), got {pooled_stages!r}")
         base = max(8, int(round(64 * width)))
         self.inplanes = base
         self.small_input = small_input
@@ -83,7 +90,8 @@ class ResNet(nn.Module):
         self.layer3 = self._make_layer(block, base * 4, layers[2], stride=2)
         self.layer4 = self._make_layer(block, base * 8, layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.num_features = base * 8 * block.expansion
+        self.pooled_stages = pooled_stages
+        self.num_features = sum(base * 2**i * block.expansion for i in range(4 - pooled_stages, 4))
 
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -116,7 +124,15 @@ class ResNet(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.avgpool(self.forward_features(x)), 1)
+        if self.pooled_stages == 1:
+            return torch.flatten(self.avgpool(self.forward_features(x)), 1)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        pooled = []
+        for i, stage in enumerate((self.layer1, self.layer2, self.layer3, self.layer4)):
+            x = stage(x)
+            if i >= 4 - self.pooled_stages:
+                pooled.append(torch.flatten(self.avgpool(x), 1))
+        return torch.cat(pooled, dim=1)
 
 
 def _resnet_factory(name: str) -> Callable[..., ResNet]:
@@ -162,6 +178,7 @@ def backbone(
     width: float = 1.0,
     small_input: bool | None = None,
     input_size: int | None = None,
+    pooled_stages: int = 1,
     **kwargs,
 ) -> nn.Module:
     """Build a backbone by name, e.g. ``backbone("resnet-50", width=2)``.
@@ -173,6 +190,8 @@ def backbone(
         small_input: Small-image stem (3x3 conv, no max-pool). None chooses it when
             ``input_size`` is at most :data:`SMALL_INPUT_MAX_SIZE` pixels.
         input_size: Training image size, used to choose the stem (and patching for ViTs).
+        pooled_stages: For the ResNets, how many last stages' pooled outputs make the features
+            (see :class:`ResNet`); other backbones take 1 only.
         **kwargs: Passed to the factory.
 
     Returns:
@@ -181,6 +200,8 @@ def backbone(
     ``name`` may also be an ``nn.Module``, ``"timm/<name>"`` or ``"torchvision/<name>"``:
     see :mod:`easyssl.nn.external` (wrapped, ``num_features`` found by a dry forward at ``input_size``).
     """
+    if pooled_stages != 1 and not (isinstance(name, str) and _normalise_name(name).startswith("resnet")):
+        raise ValueError(f"pooled_stages={pooled_stages!r} applies to easyssl's ResNets only, not to backbone {name!r}: leave it at 1")
     if is_external_name(name):  # modules, timm and torchvision models: easyssl.nn.external
         return external_backbone(name, width=width, input_size=input_size, **kwargs)
     key = _normalise_name(name)
@@ -192,7 +213,7 @@ def backbone(
     factory = BACKBONES[key]
     if key.startswith("vit"):
         return factory(width=width, small_input=small_input, input_size=input_size, **kwargs)
-    return factory(width=width, small_input=small_input, **kwargs)
+    return factory(width=width, small_input=small_input, pooled_stages=pooled_stages, **kwargs)
 
 
 def _normalise_name(name: str) -> str:

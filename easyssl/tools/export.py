@@ -87,7 +87,7 @@ def _resnet_args(net: ResNet) -> dict[str, Any]:
     name = next((n for n, (b, l) in RESNETS.items() if b is block and l == layers), None)
     if name is None:
         return {}
-    return {"name": name, "width": net.conv1.out_channels / 64, "small_input": bool(net.small_input)}
+    return {"name": name, "width": net.conv1.out_channels / 64, "small_input": bool(net.small_input), "pooled_stages": net.pooled_stages}
 
 
 def _torchvision_name(net: nn.Module, args: dict[str, Any]) -> str:

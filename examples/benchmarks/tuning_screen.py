@@ -14,7 +14,9 @@ from Fashion-MNIST's *training* set only, never the test set), then reports weig
   pooled: signed features) with the same variants;
 * other readouts of the same model, to see where the information is: ``l3l4`` (the last two
   stages, pooled and concatenated), ``pool2`` (the last feature map pooled to 2x2: keeps
-  the position), ``head1`` (the projection head's first layer), ``proj`` (its output).
+  the position), ``head1`` (the projection head's first layer), ``proj`` (its output). With
+  ``model.pooled_stages=2`` (the default for small images since the fifth session's screens)
+  ``l3l4`` is the model's own embedding and ``gap`` its last stage's part.
 
     python examples/benchmarks/tuning_screen.py --budget 120 --set collate.min_scale=0.25
     python examples/benchmarks/tuning_screen.py --budget 120 --method nnclr --set model.hidden_dim=512
@@ -25,7 +27,10 @@ Experiment hooks (settings that lost, kept so the losses can be re-run): ``--ste
 ``W`` times a penalty on the backbone features' second-moment matrix (its distance to a
 multiple of the identity) to SimCLR's loss; ``--direct D`` puts SimCLR's loss on the first ``D``
 backbone features, bypassing the projection head (DirectCLR); ``--local COUNT SIZE`` adds
-multi-crop to SimCLR (``COUNT`` small crops of its two views, each matched to the other view).
+multi-crop to SimCLR (``COUNT`` small crops of its two views, each matched to the other view);
+``--dcl dcl|dclw|dcl-joint`` trains SimCLR with the decoupled contrastive loss (see
+:func:`use_decoupled_loss`); ``--ema M...`` also reads out exponential moving averages of the
+weights (``ema<M>``). Readout-only probes of a saved checkpoint (``--checkpoint``) need no training.
 """
 
 from __future__ import annotations
@@ -109,6 +114,57 @@ def use_local_views(count: int, size: int, scale: tuple[float, float] = (0.4, 0.
     simclr.SimCLR.training_loss = training_loss
 
 
+def use_decoupled_loss(weighted: bool, joint: bool = False, sigma: float = 0.5) -> None:
+    """SimCLR with the decoupled contrastive loss (DCL, Yeh et al., 2022): NT-Xent without the positive pair in the
+    denominator. ``joint``: the paper's form, :class:`easyssl.loss.DCLLoss` (one log-sum-exp over all 2N - 2
+    negatives). Otherwise the variant screened first: one log-sum-exp over each view's negatives, the two summed
+    (twice the weight on the negatives); ``weighted`` adds DCLW's weights ``2 - N softmax(sim / sigma)`` (detached)."""
+    import torch.nn.functional as F
+
+    from easyssl.loss import DCLLoss, ntx_ent
+
+    def one_side(a, b, t):
+        n = a.shape[0]
+        diag = torch.eye(n, dtype=torch.bool, device=a.device)
+        sim_aa, sim_ab = a @ a.T / t, a @ b.T / t
+        positive = -sim_ab.diagonal()
+        if weighted:
+            positive = positive * (2 - n * torch.softmax((a * b).sum(1).detach() / sigma, dim=0))
+        return (positive + torch.logsumexp(sim_aa[~diag].view(n, -1), 1) + torch.logsumexp(sim_ab[~diag].view(n, -1), 1)).mean()
+
+    def forward(self, z0, z1):
+        if joint:
+            return DCLLoss(self.temperature)(z0, z1)
+        z0, z1 = F.normalize(z0.float(), dim=1), F.normalize(z1.float(), dim=1)
+        return 0.5 * (one_side(z0, z1, self.temperature) + one_side(z1, z0, self.temperature))
+
+    ntx_ent.NTXentLoss.forward = forward
+
+
+#: The averaged models of ``--ema``, by momentum (set while training).
+EMA_MODELS: dict = {}
+
+
+def keep_weight_average(momenta: list[float]) -> None:
+    """Keep an exponential moving average of the model's weights and buffers while SimCLR trains (updated before each
+    step with the weights after the previous one), to read the averaged model out as well as the last weights."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from easyssl.methods import simclr
+
+    original = simclr.SimCLR.training_loss
+
+    def training_loss(self, views, criterion, progress):
+        for momentum in momenta:
+            if momentum not in EMA_MODELS:
+                EMA_MODELS[momentum] = AveragedModel(self, multi_avg_fn=get_ema_multi_avg_fn(momentum), use_buffers=True)
+            else:
+                EMA_MODELS[momentum].update_parameters(self)
+        return original(self, views, criterion, progress)
+
+    simclr.SimCLR.training_loss = training_loss
+
+
 def stride_backbone(width: float, stride: int, input_size: int = 28) -> torch.nn.Module:
     """A small-image ResNet-18 whose first convolution has ``stride``."""
     net = build_backbone("resnet-18", width=width, input_size=input_size)
@@ -137,17 +193,20 @@ def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, 
             out["l3l4"].append(torch.cat([h3.mean((2, 3)), pooled], 1))
             out["pool2"].append(torch.nn.functional.adaptive_avg_pool2d(h4, 2).flatten(1))
             if head is not None:
-                z = pooled
+                z = net(x)  # the features the head trained on (the pooled last stage, or more: model.pooled_stages)
+                pooled_for_head = z
                 for layer in [m for m in head.modules() if isinstance(m, (torch.nn.Linear, torch.nn.BatchNorm1d))][:2]:
                     z = layer(z)
                 out["head1"].append(z)
-                out["proj"].append(head(pooled))
+                out["proj"].append(head(pooled_for_head))
     return {k: torch.cat(v).numpy() for k, v in out.items() if v}, data.get_targets()
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="bench_data/fashion_mnist_tuning")
+    parser.add_argument("--split", choices=("tuning", "fresh"), default="tuning",
+                        help="which split cut from the official training set (fashion_mnist_data.TRAINING_SET_SPLITS)")
+    parser.add_argument("--data", help="its folder (default: bench_data/fashion_mnist_<split>)")
     parser.add_argument("--budget", type=float, default=120, help="training budget in seconds")
     parser.add_argument("--method", default="simclr")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a default")
@@ -158,6 +217,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--direct", type=int, default=0, help="experiment hook: DirectCLR, the loss on this many backbone features")
     parser.add_argument("--local", type=int, nargs=2, default=None, metavar=("COUNT", "SIZE"),
                         help="experiment hook: SimCLR with COUNT extra SIZE px crops of its views (multi-crop)")
+    parser.add_argument("--dcl", choices=("dcl", "dclw", "dcl-joint"), help="experiment hook: SimCLR with the decoupled contrastive loss")
+    parser.add_argument("--ema", type=float, nargs="+", default=[], help="experiment hook: also read out EMAs of the weights (these momenta)")
     parser.add_argument("--tag", default="")
     parser.add_argument("--json", help="append the figures as one line to this file")
     args = parser.parse_args(argv)
@@ -167,7 +228,11 @@ def main(argv: list[str] | None = None) -> dict:
         use_direct_loss(args.direct)
     if args.local:
         use_local_views(*args.local)
-    train_dir, test_dir = build_folder(args.data, 10_000, 2_000, tuning=True)
+    if args.ema:
+        keep_weight_average(args.ema)
+    if args.dcl:
+        use_decoupled_loss(args.dcl == "dclw", joint=args.dcl == "dcl-joint")
+    train_dir, test_dir = build_folder(args.data or f"bench_data/fashion_mnist_{args.split}", 10_000, 2_000, tuning=args.split)
     config: dict = {"trainer": {"max_time": args.budget, "progress_bar": False}, "checkpoint_dir": tempfile.mkdtemp(prefix="easyssl-screen-")}
     for section, values in parse_overrides(args.set).items():
         config.setdefault(section, {}).update(values)
@@ -182,6 +247,10 @@ def main(argv: list[str] | None = None) -> dict:
     transform = eval_transform(saved)
     train, train_labels = readouts(model, train_dir, transform)
     test, test_labels = readouts(model, test_dir, transform)
+    for momentum, average in EMA_MODELS.items():  # the averaged weights' plain features, as "ema<momentum>"
+        averaged = average.module.float().eval().to(memory_format=torch.contiguous_format)
+        train[f"ema{momentum}"] = readouts(averaged, train_dir, transform)[0]["gap"]
+        test[f"ema{momentum}"] = readouts(averaged, test_dir, transform)[0]["gap"]
     result = {"tag": args.tag, "method": args.method, "set": args.set, "train_s": round(train_seconds, 1),
               "epochs": round(images / len(train_labels), 1), "img_s": round(images / max(train_seconds, 1e-9))}
     for name in train:

@@ -27,7 +27,7 @@ def test_train_then_embed(demo_folder, tmp_path, capsys):
     output = str(tmp_path / "emb.csv")
     assert main(["embed", demo_folder, "--checkpoint", checkpoint, "--output", output, "--quiet"]) == 0
     embeddings, labels, filenames = load_embeddings(output)
-    assert embeddings.shape == (40, 64) and len(set(labels)) == 5
+    assert embeddings.shape == (40, 96) and len(set(labels)) == 5
     # whitened by default (centred: negative values); --raw-features gives the ReLU features, as embed_images(whiten=False)
     raw_output = str(tmp_path / "raw.csv")
     assert main(["embed", demo_folder, "--checkpoint", checkpoint, "--output", raw_output, "--quiet", "--raw-features"]) == 0

@@ -135,7 +135,7 @@ def test_embed_images_skips_unreadable_files_and_says_which(trained, tmp_path):
         embeddings, labels, filenames, skipped = embed_images(copy, checkpoint, progress_bar=False, return_skipped=True)
     messages = " ".join(str(w.message) for w in record)
     assert all(name in messages for name in broken)
-    assert embeddings.shape == (40, 64) and len(labels) == len(filenames) == 40
+    assert embeddings.shape == (40, 96) and len(labels) == len(filenames) == 40
     assert not set(broken) & set(filenames) and set(skipped) == set(broken)
     assert set(last_skipped_files()) == set(broken)
     # The embeddings of the good files are those of a clean folder.
@@ -259,7 +259,7 @@ def test_streamed_embeddings_match_and_hold_one_batch(trained, tmp_path):
     embeddings, labels, filenames = embed_images(folder, checkpoint, progress_bar=False)
     for name in ("big.npz", "big.csv"):
         result = stream_embeddings(folder, checkpoint, tmp_path / name, batch_size=7, progress_bar=False)
-        assert result.count == 40 and result.dim == 64 and result.skipped == []
+        assert result.count == 40 and result.dim == 96 and result.skipped == []
         loaded, loaded_labels, loaded_names = load_embeddings(result.path)
         assert loaded_names == filenames and loaded_labels == labels
         assert np.allclose(loaded, embeddings, atol=1e-5)

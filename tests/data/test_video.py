@@ -98,7 +98,7 @@ def test_train_and_embed_a_folder_of_videos(video_folder, tmp_path):
 
     checkpoint = train_embedding_model(video_folder, checkpoint_dir=tmp_path / "run", **fast_config(loader={"batch_size": 16}))
     embeddings, labels, filenames = embed_images(video_folder, checkpoint, progress_bar=False, num_workers=2, batch_size=16)
-    assert embeddings.shape == (70, 64) and filenames == open_dataset(video_folder).filenames
+    assert embeddings.shape == (70, 96) and filenames == open_dataset(video_folder).filenames
     assert labels == [0] * 10 + [1] * 60 and np.isfinite(embeddings).all()
 
 

@@ -122,7 +122,7 @@ def test_width_other_than_one_is_refused_for_torchvision_but_exports_as_easyssl(
 
     path = export_backbone(ckpt, tmp_path / "b.pt", format="easyssl")
     saved = torch.load(path, weights_only=True)  # an export loads without unpickling code
-    assert saved["format"] == BACKBONE_FORMAT and saved["args"]["width"] == 0.125 and saved["num_features"] == 64
+    assert saved["format"] == BACKBONE_FORMAT and saved["args"]["width"] == 0.125 and saved["num_features"] == 96 and saved["args"]["pooled_stages"] == 2
     # The documented recipe: easyssl.models.backbone(**args).load_state_dict(state_dict).
     rebuilt = backbone(**saved["args"])
     rebuilt.load_state_dict(saved["state_dict"])
