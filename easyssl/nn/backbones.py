@@ -119,20 +119,19 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The last stage's feature map ``(B, num_features, h, w)`` (before pooling)."""
+        """The last stage's feature map ``(B, C, h, w)`` (before pooling; ``C == num_features`` when ``pooled_stages`` is 1)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pooled_stages == 1:
-            return torch.flatten(self.avgpool(self.forward_features(x)), 1)
+        """The features ``(B, num_features)``: the pooled outputs of the last ``pooled_stages`` stages, concatenated."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         pooled = []
         for i, stage in enumerate((self.layer1, self.layer2, self.layer3, self.layer4)):
             x = stage(x)
             if i >= 4 - self.pooled_stages:
                 pooled.append(torch.flatten(self.avgpool(x), 1))
-        return torch.cat(pooled, dim=1)
+        return pooled[0] if len(pooled) == 1 else torch.cat(pooled, dim=1)
 
 
 def _resnet_factory(name: str) -> Callable[..., ResNet]:
