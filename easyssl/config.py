@@ -64,15 +64,21 @@ MOMENTUM_OPTIMIZERS = ("sgd", "lars")
 OPTIMIZER_FALLBACK: dict[str, Any] = {"name": "sgd", "base_lr": 0.1, "weight_decay": 0.0, "momentum": 0.9, "warmup": 0.0}
 
 
+#: Method model keys (in a method's ``model_defaults``) whose value in a run's config is ``"auto"``, set by a rule of
+#: :mod:`easyssl.defaults` from the data: SimCLR's rotation prediction (``defaults.default_rotation_weight``).
+RULED_MODEL_KEYS = ("rotation_weight",)
+
+
 def default_config(method: str = "simclr") -> dict[str, Any]:
     """The full default config of ``method``, with ``"auto"`` where the value is chosen from the data and hardware."""
     spec = get_method(method)
+    ruled = {key: AUTO for key in RULED_MODEL_KEYS if key in spec.model_defaults}
     return {
         "method": spec.name,
         "checkpoint_dir": None,
         "resume": False,
         "seed": 1,
-        "model": {"backbone": AUTO, "width": AUTO, "small_input": None, "pooled_stages": AUTO, "weights": None, "weights_prefix": AUTO, **spec.model_defaults},
+        "model": {"backbone": AUTO, "width": AUTO, "small_input": None, "pooled_stages": AUTO, "weights": None, "weights_prefix": AUTO, **spec.model_defaults, **ruled},
         "criterion": dict(spec.criterion_defaults),
         "optimizer": copy.deepcopy(FIXED_SECTIONS["optimizer"]),
         "collate": {"input_size": AUTO, "train_crop_size": AUTO, "normalize": IMAGENET_NORMALIZE, **spec.collate_defaults,
@@ -138,6 +144,20 @@ def check_saved_config(config: Any, path: str | os.PathLike) -> None:
         raise CheckpointError(f"{path!r} has a malformed config: collate.input_size is missing or not an integer")
 
 
+#: Model keys added after checkpoints were first written, and the value a model saved without one was built with.
+SAVED_MODEL_FALLBACKS: dict[str, Any] = {"pooled_stages": 1, "rotation_weight": 0.0}
+
+
+def complete_saved_model(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill in ``config["model"]`` (in place, and return ``config``) the keys of :data:`SAVED_MODEL_FALLBACKS` that a
+    checkpoint written before they existed lacks, with the value its model was built with; only keys the method has."""
+    reference = default_config(config["method"])["model"]
+    for key, value in SAVED_MODEL_FALLBACKS.items():
+        if key in reference and key not in config["model"]:
+            config["model"][key] = value
+    return config
+
+
 def check_values(config: dict[str, Any]) -> None:
     """Raise ``ValueError`` for values no run can use: ``max_epochs`` 0 or negative (it would save an untrained
     model), and an ``evaluation`` section with ``every``/``k``/``max_images`` below 1 or a ``knn_dir`` that is not a folder."""
@@ -200,9 +220,10 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
         model["width"] = 1.0
     if model["small_input"] is None:
         model["small_input"] = input_size <= SMALL_INPUT_MAX_SIZE
-    if "pooled_stages" not in model:  # a resumed run's config, saved before the key: the last stage alone
-        model["pooled_stages"] = 1
-    elif model["pooled_stages"] == AUTO:  # the last stage alone, or the last two for small images (see the rule)
+    complete_saved_model(config)  # a resumed run's config, saved before a key existed: what it trained with
+    if model.get("rotation_weight") == AUTO:  # SimCLR's rotation prediction for small images (see the rule)
+        model["rotation_weight"] = defaults.default_rotation_weight(input_size)
+    if model["pooled_stages"] == AUTO:  # the last stage alone, or the last two for small images (see the rule)
         model["pooled_stages"] = defaults.default_pooled_stages(input_size, device, model["backbone"], model["width"])
     if "train_crop_size" not in collate:  # a resumed run's config, saved before the key: its views were at the input size
         collate["train_crop_size"] = input_size

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from easyssl.config import check_saved_config
+from easyssl.config import check_saved_config, complete_saved_model
 from easyssl.inference.checks import warn_if_barely_trained
 from easyssl.inference.hand_built import HAND_BUILT_HINT, load_hand_built
 from easyssl.methods import build_model
@@ -46,6 +46,7 @@ def model_from_state(
             return load_hand_built(state, checkpoint, backbone, device)
         raise CheckpointError(f"{os.fspath(checkpoint)!r} has no model config: it was saved by a SelfSupervisedEmbedding built by hand; {HAND_BUILT_HINT}")
     check_saved_config(config, checkpoint)
+    config = complete_saved_model({**config, "model": dict(config["model"])})  # keys its easyssl did not have yet
     model_config = dict(config["model"])
     if backbone is not None:
         model_config["backbone"] = copy.deepcopy(backbone) if isinstance(backbone, torch.nn.Module) else backbone

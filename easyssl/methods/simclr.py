@@ -1,16 +1,20 @@
-"""SimCLR (Chen et al., 2020): a backbone and a projection head trained with NT-Xent on two views."""
+"""SimCLR (Chen et al., 2020): a backbone and a projection head trained with NT-Xent on two views; optionally with
+E-SSL's rotation prediction (Dangovski et al., 2022), the default for small images."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from easyssl.loss import NTXentLoss
 from easyssl.methods.base import Method
 from easyssl.nn.base import SSLModel, TrainingProgress, backbone_num_features
+from easyssl.nn.prediction_heads import RotationPredictionHead
 from easyssl.nn.projection_heads import SimCLRProjectionHead
+from easyssl.transforms.rotation import quarter_turn, random_quarter_turns
 from easyssl.transforms.simclr import SIMCLR_VIEW, SimCLRTransform
 from easyssl.transforms.twins import batched_like
 
@@ -25,6 +29,13 @@ class SimCLR(SSLModel):
         hidden_dim: Projection head hidden width (default: ``num_features``).
         out_dim: Projection size.
         num_layers: Projection head depth (2 in SimCLR v1, 3 in v2).
+        rotation_weight: Above 0, E-SimCLR (Dangovski et al., 2022, "Equivariant contrastive learning"): a
+            :class:`RotationPredictionHead` on the backbone's features learns by how many quarter turns each image
+            was turned, and its cross-entropy, times this weight, is added to NT-Xent. Both views of an image are
+            turned alike (so the positive pairs keep one orientation and the contrastive task is unchanged) by a
+            random multiple of 90 degrees, a quarter of the images not at all. The paper turns a third batch; turning
+            the views themselves costs nothing and scored higher (see ``easyssl.defaults.default_rotation_weight``,
+            which sets 0.4 for small images). 0 (the paper's SimCLR): no head, no turns.
 
     Example (a plain PyTorch loop)::
 
@@ -39,20 +50,30 @@ class SimCLR(SSLModel):
 
     def __init__(
         self, backbone: nn.Module, num_features: int | None = None, hidden_dim: int | None = None, out_dim: int = 128, num_layers: int = 2,
-        num_ftrs: int | None = None,
+        num_ftrs: int | None = None, rotation_weight: float = 0.0,
     ) -> None:
         super().__init__(backbone)
         num_features = backbone_num_features(backbone, num_features or num_ftrs)
         self.projection_head = SimCLRProjectionHead(num_features, hidden_dim or num_features, out_dim, num_layers)
+        if isinstance(rotation_weight, bool) or not isinstance(rotation_weight, (int, float)) or not rotation_weight >= 0:
+            raise ValueError(f"SimCLR rotation_weight must be a number of at least 0 (0: no rotation prediction), got {rotation_weight!r}")
+        self.rotation_weight = float(rotation_weight)
+        self.rotation_head = RotationPredictionHead(num_features) if self.rotation_weight > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.projection_head(self.embed(x))
 
     def training_loss(self, views: Sequence[torch.Tensor], criterion: nn.Module, progress: TrainingProgress) -> torch.Tensor:
         # Both views in one forward pass: one batch-norm statistic over 2B images, and faster.
-        z = self(torch.cat(list(views[:2]), dim=0))
-        z0, z1 = z.chunk(2, dim=0)
-        return criterion(z0, z1)
+        both = torch.cat(list(views[:2]), dim=0)
+        if self.rotation_head is None:
+            z0, z1 = self(both).chunk(2, dim=0)
+            return criterion(z0, z1)
+        turns = random_quarter_turns(views[0].shape[0], device=both.device).repeat(2)  # both views of an image alike
+        features = self.embed(quarter_turn(both, turns))
+        z0, z1 = self.projection_head(features).chunk(2, dim=0)
+        rotation = F.cross_entropy(self.rotation_head(features).float(), turns)
+        return criterion(z0, z1) + self.rotation_weight * rotation
 
 
 METHOD = Method(
@@ -61,7 +82,9 @@ METHOD = Method(
     criterion=NTXentLoss,
     transform=SimCLRTransform,
     batch_transform=batched_like(SimCLRTransform),
-    model_defaults={"out_dim": 128, "hidden_dim": None, "num_layers": 2},
+    # rotation_weight: the paper's SimCLR for a model built from a partial config; a run's config sets it by a rule
+    # (easyssl.config.RULED_MODEL_KEYS: 0.4 for small images)
+    model_defaults={"out_dim": 128, "hidden_dim": None, "num_layers": 2, "rotation_weight": 0.0},
     criterion_defaults={"temperature": 0.2, "memory_bank_size": 0, "gather_distributed": "auto"},
     collate_defaults={**SIMCLR_VIEW, "cj_strength": 0.5},  # SimCLR's views with the colour jitter at half strength
     optimizer_defaults={"name": "sgd", "base_lr": 0.5, "weight_decay": 5e-4, "momentum": 0.9, "warmup": 0.02},

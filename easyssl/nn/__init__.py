@@ -35,7 +35,7 @@ from easyssl.nn.momentum import (
     update_momentum,
 )
 from easyssl.nn.multicrop import forward_grouped, frozen_at
-from easyssl.nn.prediction_heads import BYOLPredictionHead, MoCoV3PredictionHead, NNCLRPredictionHead, SimSiamPredictionHead
+from easyssl.nn.prediction_heads import BYOLPredictionHead, MoCoV3PredictionHead, NNCLRPredictionHead, RotationPredictionHead, SimSiamPredictionHead
 from easyssl.nn.projection_heads import (
     BarlowTwinsProjectionHead,
     BYOLProjectionHead,
@@ -83,6 +83,7 @@ __all__ = [
     "register_vit_backbones",
     "RESNETS",
     "ResNet",
+    "RotationPredictionHead",
     "SimCLRProjectionHead",
     "SimSiamPredictionHead",
     "SimSiamProjectionHead",

@@ -1,4 +1,5 @@
-"""Prediction heads: the small MLPs that predict one view's projection from another's (BYOL, SimSiam, MoCo v3, NNCLR).
+"""Prediction heads: the small MLPs that predict one view's projection from another's (BYOL, SimSiam, MoCo v3, NNCLR),
+and E-SSL's rotation predictor.
 
 Each follows its paper's layout; sizes default to the papers' values, and the methods'
 defaults (``easyssl.methods.<name>``) scale them down for small setups.
@@ -35,3 +36,19 @@ class NNCLRPredictionHead(ProjectionHead):
 
     def __init__(self, input_dim: int = 256, hidden_dim: int = 4096, output_dim: int = 256) -> None:
         super().__init__(mlp_blocks([input_dim, hidden_dim, output_dim], True, last_batch_norm=False))
+
+
+class RotationPredictionHead(ProjectionHead):
+    """E-SSL's rotation predictor (Dangovski et al., 2022): features -> logits of the quarter turn an image was turned by.
+
+    ``Linear -> BN -> ReLU -> Linear(num_turns)``, trained with cross-entropy next to a method's own loss
+    (:class:`easyssl.methods.simclr.SimCLR`'s ``rotation_weight``; the turns: :mod:`easyssl.transforms.rotation`).
+
+    Args:
+        input_dim: Backbone feature size.
+        hidden_dim: Width of the hidden layer (default: ``input_dim``).
+        num_turns: Number of rotations told apart (4: 0, 90, 180 and 270 degrees).
+    """
+
+    def __init__(self, input_dim: int = 2048, hidden_dim: int | None = None, num_turns: int = 4) -> None:
+        super().__init__(mlp_blocks([input_dim, hidden_dim or input_dim, num_turns], True, last_batch_norm=False))

@@ -19,6 +19,7 @@ from easyssl.transforms.byol import (
 from easyssl.transforms.dino import DINO_VIEWS, SWAV_VIEWS, DINOTransform, MultiCropTransform, SwaVTransform
 from easyssl.transforms.mae import MAE_VIEW, MAETransform
 from easyssl.transforms.moco import MOCO_V2_VIEW, MoCoV2Transform
+from easyssl.transforms.rotation import NUM_TURNS, quarter_turn, random_quarter_turns
 from easyssl.transforms.simclr import SIMCLR_VIEW, SimCLRTransform, SimCLRViewTransform
 from easyssl.transforms.twins import BATCHED_TWINS, batched_like
 
@@ -28,6 +29,7 @@ __all__ = [
     "GEOMETRY",
     "MAE_VIEW",
     "MOCO_V2_VIEW",
+    "NUM_TURNS",
     "SIMCLR_VIEW",
     "SWAV_VIEWS",
     "IMAGENET_NORMALIZE",
@@ -50,5 +52,7 @@ __all__ = [
     "SwaVTransform",
     "VICRegTransform",
     "batched_like",
+    "quarter_turn",
+    "random_quarter_turns",
     "view_steps",
 ]

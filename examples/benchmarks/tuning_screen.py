@@ -6,15 +6,16 @@ The short runs (2 minutes) that chose the small-image rules of ``easyssl/default
 from Fashion-MNIST's *training* set only, never the test set), then reports weighted kNN top-1
 (k=200 and k=20) of
 
-* ``gap``: the backbone's features as ``embed_images(..., whiten=False)`` returns them,
-  and whitened (``_white``: :func:`easyssl.fit_whitening` on all 10,000 training features);
+* ``gap``: the last stage's globally pooled features (the backbone's features as
+  ``embed_images(..., whiten=False)`` returned them before ``model.pooled_stages``), and whitened (``_white``: :func:`easyssl.fit_whitening` on all 10,000 training features);
 * ``gap_centred`` (minus the training features' mean) and ``gap_std`` (each feature also scaled
   to unit variance: a BatchNorm without rotation), to see how much of the whitening's gain a
   diagonal normalisation gives; ``prerelu`` (the last block's output before its final ReLU,
   pooled: signed features) with the same variants;
 * other readouts of the same model, to see where the information is: ``l3l4`` (the last two
   stages, pooled and concatenated), ``pool2`` (the last feature map pooled to 2x2: keeps
-  the position), ``head1`` (the projection head's first layer), ``proj`` (its output). With
+  the position), ``embed`` (the model's own features, what the head trains on and ``embed_images``
+  returns before whitening), ``head1`` (the projection head's first layer), ``proj`` (its output). With
   ``model.pooled_stages=2`` (the default for small images since the fifth session's screens)
   ``l3l4`` is the model's own embedding and ``gap`` its last stage's part.
 
@@ -30,7 +31,9 @@ backbone features, bypassing the projection head (DirectCLR); ``--local COUNT SI
 multi-crop to SimCLR (``COUNT`` small crops of its two views, each matched to the other view);
 ``--dcl dcl|dclw|dcl-joint`` trains SimCLR with the decoupled contrastive loss (see
 :func:`use_decoupled_loss`); ``--ema M...`` also reads out exponential moving averages of the
-weights (``ema<M>``). Readout-only probes of a saved checkpoint (``--checkpoint``) need no training.
+weights (``ema<M>``); ``--paper-rotation W`` trains E-SimCLR's rotation prediction in the paper's form
+(a third, turned batch) instead of easyssl's (``--set model.rotation_weight=W``: both views turned
+alike); ``--turns-only`` turns the views without predicting the turns. Readout-only probes of a saved checkpoint (``--checkpoint``) need no training.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import parse_overrides  # noqa: E402
-from fashion_mnist_data import build_folder  # noqa: E402
+from fashion_mnist_data import TRAINING_SET_SPLITS, build_folder  # noqa: E402
 
 from easyssl import SSLDataset, fit_whitening, knn_accuracy, load_model, train_embedding_model  # noqa: E402
 from easyssl.config import eval_transform  # noqa: E402
@@ -141,6 +144,49 @@ def use_decoupled_loss(weighted: bool, joint: bool = False, sigma: float = 0.5) 
     ntx_ent.NTXentLoss.forward = forward
 
 
+def use_paper_rotation(weight: float) -> None:
+    """E-SimCLR in the paper's form (Dangovski et al., 2022): the views are not turned; a third batch (the first view of
+    every image turned by a random multiple of 90 degrees) is forwarded for the rotation prediction alone, whose
+    cross-entropy, times ``weight``, is added to NT-Xent. easyssl's own form (``model.rotation_weight``, the default
+    for small images) turns both views of an image alike instead, at no extra cost."""
+    import torch.nn.functional as F
+
+    from easyssl.methods import simclr
+    from easyssl.nn import RotationPredictionHead
+    from easyssl.transforms import quarter_turn, random_quarter_turns
+
+    original_init = simclr.SimCLR.__init__
+
+    def __init__(self, backbone, *args, **kwargs):
+        original_init(self, backbone, *args, **{**kwargs, "rotation_weight": 0.0})
+        self.rotation_head = RotationPredictionHead(self.projection_head.layers[0].in_features)
+
+    def training_loss(self, views, criterion, progress):
+        v0, v1 = views[:2]
+        turns = random_quarter_turns(v0.shape[0], device=v0.device)
+        h = self.embed(torch.cat([v0, v1, quarter_turn(v0, turns)], dim=0))
+        z0, z1 = self.projection_head(h[: 2 * v0.shape[0]]).chunk(2, dim=0)
+        return criterion(z0, z1) + weight * F.cross_entropy(self.rotation_head(h[2 * v0.shape[0]:]).float(), turns)
+
+    simclr.SimCLR.__init__ = __init__
+    simclr.SimCLR.training_loss = training_loss
+
+
+def use_turns_only() -> None:
+    """Both views of an image turned alike by a random multiple of 90 degrees, as with ``model.rotation_weight``, but
+    nothing predicts the turns (use with ``--set model.rotation_weight=0``): whether the gain is the turns' or the
+    prediction's."""
+    from easyssl.methods import simclr
+    from easyssl.transforms import quarter_turn, random_quarter_turns
+
+    def training_loss(self, views, criterion, progress):
+        turns = random_quarter_turns(views[0].shape[0], device=views[0].device).repeat(2)
+        z0, z1 = self(quarter_turn(torch.cat(list(views[:2]), dim=0), turns)).chunk(2, dim=0)
+        return criterion(z0, z1)
+
+    simclr.SimCLR.training_loss = training_loss
+
+
 #: The averaged models of ``--ema``, by momentum (set while training).
 EMA_MODELS: dict = {}
 
@@ -175,7 +221,7 @@ def stride_backbone(width: float, stride: int, input_size: int = 28) -> torch.nn
 def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, torch.Tensor], list[int]]:
     """Every readout of the module docstring for the images of ``folder``, and their labels."""
     data = SSLDataset(folder)
-    out: dict[str, list[torch.Tensor]] = {k: [] for k in ("gap", "prerelu", "l3l4", "pool2", "head1", "proj")}
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in ("gap", "prerelu", "l3l4", "pool2", "embed", "head1", "proj")}
     net = getattr(model.backbone, "model", model.backbone)  # a module passed as the backbone is wrapped
     head = getattr(model, "projection_head", None)
     with torch.no_grad():
@@ -195,6 +241,7 @@ def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, 
             if head is not None:
                 z = net(x)  # the features the head trained on (the pooled last stage, or more: model.pooled_stages)
                 pooled_for_head = z
+                out["embed"].append(z)
                 for layer in [m for m in head.modules() if isinstance(m, (torch.nn.Linear, torch.nn.BatchNorm1d))][:2]:
                     z = layer(z)
                 out["head1"].append(z)
@@ -204,7 +251,7 @@ def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=("tuning", "fresh"), default="tuning",
+    parser.add_argument("--split", choices=tuple(TRAINING_SET_SPLITS), default="tuning",
                         help="which split cut from the official training set (fashion_mnist_data.TRAINING_SET_SPLITS)")
     parser.add_argument("--data", help="its folder (default: bench_data/fashion_mnist_<split>)")
     parser.add_argument("--budget", type=float, default=120, help="training budget in seconds")
@@ -218,6 +265,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--local", type=int, nargs=2, default=None, metavar=("COUNT", "SIZE"),
                         help="experiment hook: SimCLR with COUNT extra SIZE px crops of its views (multi-crop)")
     parser.add_argument("--dcl", choices=("dcl", "dclw", "dcl-joint"), help="experiment hook: SimCLR with the decoupled contrastive loss")
+    parser.add_argument("--paper-rotation", type=float, default=0.0, metavar="WEIGHT",
+                        help="experiment hook: E-SimCLR's rotation prediction in the paper's form (a third batch)")
+    parser.add_argument("--turns-only", action="store_true", help="experiment hook: turn both views alike, predict nothing")
     parser.add_argument("--ema", type=float, nargs="+", default=[], help="experiment hook: also read out EMAs of the weights (these momenta)")
     parser.add_argument("--tag", default="")
     parser.add_argument("--json", help="append the figures as one line to this file")
@@ -228,6 +278,10 @@ def main(argv: list[str] | None = None) -> dict:
         use_direct_loss(args.direct)
     if args.local:
         use_local_views(*args.local)
+    if args.paper_rotation:
+        use_paper_rotation(args.paper_rotation)
+    if args.turns_only:
+        use_turns_only()
     if args.ema:
         keep_weight_average(args.ema)
     if args.dcl:
