@@ -152,18 +152,18 @@ SMALL_IMAGE_ROTATION_WEIGHT = 0.4
 
 def default_rotation_weight(input_size: int) -> float:
     """Weight of the rotation prediction added to SimCLR's loss (E-SimCLR, see :class:`~easyssl.methods.simclr.SimCLR`):
-    :data:`SMALL_IMAGE_ROTATION_WEIGHT` (0.4, E-SSL's value for CIFAR-10) for small images (up to 64 px); 0 (the
+    :data:`SMALL_IMAGE_ROTATION_WEIGHT` (0.4, E-SSL's value for SimCLR) for small images (up to 64 px); 0 (the
     paper's SimCLR) for photos.
 
     Dangovski et al. (2022) found that contrastive features learn more when they must also tell how an image
-    was rotated (sensitive to quarter turns, where they are invariant to crops and colours): +1 to +2 points
-    of linear accuracy for SimCLR on CIFAR-10 and ImageNet. Measured here on the Fashion-MNIST tuning split
+    was rotated (sensitive to quarter turns, where they are invariant to crops and colours): a higher linear
+    accuracy for SimCLR on CIFAR-10 and ImageNet, with this weight on both. Measured here on the Fashion-MNIST tuning split
     (2 CPU cores, SimCLR and the other small-image rules, 2-minute budget; kNN top-1 k=200 / k=20 of the
     embedding before whitening, then whitened): 0.806 / 0.837 and 0.894 / 0.897, and in a second run
     0.791 / 0.834 and 0.884 / 0.890, against 0.777 / 0.819 and 0.867 / 0.867 without it. Weight 1.0 gave
     0.792 / 0.840 (0.887 / 0.892). The turns alone, with no prediction, gave 0.775 / 0.816 (0.869 / 0.878):
-    the gain is the prediction's. The paper's form (a third batch of turned images for the prediction alone,
-    the views not turned) trains 10% slower and gave 0.790 / 0.828 (0.873 / 0.870). Measured on CPUs (the
+    the gain is the prediction's. A form closer to the paper's (a third batch of turned images for the prediction
+    alone, the views not turned; the paper's code turns a third, 16 px crop all four ways) trains 10% slower and gave 0.790 / 0.828 (0.873 / 0.870). Measured on CPUs (the
     paper's figures are from GPUs); not measured on photos, where objects at any orientation are common: they
     keep SimCLR as published. With a 10-minute budget the gain shrinks: 0.901 / 0.904 whitened on the tuning split
     (0.892 / 0.897 without it, another day), 0.898 / 0.902 on another split against 0.891 / 0.896 the same night;

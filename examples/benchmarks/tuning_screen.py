@@ -31,8 +31,8 @@ backbone features, bypassing the projection head (DirectCLR); ``--local COUNT SI
 multi-crop to SimCLR (``COUNT`` small crops of its two views, each matched to the other view);
 ``--dcl dcl|dclw|dcl-joint`` trains SimCLR with the decoupled contrastive loss (see
 :func:`use_decoupled_loss`); ``--ema M...`` also reads out exponential moving averages of the
-weights (``ema<M>``); ``--paper-rotation W`` trains E-SimCLR's rotation prediction in the paper's form
-(a third, turned batch) instead of easyssl's (``--set model.rotation_weight=W``: both views turned
+weights (``ema<M>``); ``--paper-rotation W`` trains E-SimCLR's rotation prediction closer to the paper's
+form (a third, turned batch) instead of easyssl's (``--set model.rotation_weight=W``: both views turned
 alike); ``--turns-only`` turns the views without predicting the turns. Readout-only probes of a saved checkpoint (``--checkpoint``) need no training.
 """
 
@@ -145,7 +145,8 @@ def use_decoupled_loss(weighted: bool, joint: bool = False, sigma: float = 0.5) 
 
 
 def use_paper_rotation(weight: float) -> None:
-    """E-SimCLR in the paper's form (Dangovski et al., 2022): the views are not turned; a third batch (the first view of
+    """E-SimCLR closer to the paper's form (Dangovski et al., 2022; its code turns a third, 16 px crop all four ways):
+    the views are not turned; a third batch (the first view of
     every image turned by a random multiple of 90 degrees) is forwarded for the rotation prediction alone, whose
     cross-entropy, times ``weight``, is added to NT-Xent. easyssl's own form (``model.rotation_weight``, the default
     for small images) turns both views of an image alike instead, at no extra cost."""
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="experiment hook: SimCLR with COUNT extra SIZE px crops of its views (multi-crop)")
     parser.add_argument("--dcl", choices=("dcl", "dclw", "dcl-joint"), help="experiment hook: SimCLR with the decoupled contrastive loss")
     parser.add_argument("--paper-rotation", type=float, default=0.0, metavar="WEIGHT",
-                        help="experiment hook: E-SimCLR's rotation prediction in the paper's form (a third batch)")
+                        help="experiment hook: E-SimCLR's rotation prediction closer to the paper's form (a third batch)")
     parser.add_argument("--turns-only", action="store_true", help="experiment hook: turn both views alike, predict nothing")
     parser.add_argument("--ema", type=float, nargs="+", default=[], help="experiment hook: also read out EMAs of the weights (these momenta)")
     parser.add_argument("--tag", default="")
