@@ -34,7 +34,7 @@ class SimCLR(SSLModel):
             was turned, and its cross-entropy, times this weight, is added to NT-Xent. Both views of an image are
             turned alike (so the positive pairs keep one orientation and the contrastive task is unchanged) by a
             random multiple of 90 degrees, a quarter of the images not at all. The paper's code turns a third, smaller crop
-            all four ways; turning the views themselves costs nothing, and scored higher than a third batch (see ``easyssl.defaults.default_rotation_weight``,
+            all four ways; turning the views themselves forwards no extra images, and scored higher than a third batch (see ``easyssl.defaults.default_rotation_weight``,
             which sets 0.4 for small images). 0 (the paper's SimCLR): no head, no turns.
 
     Example (a plain PyTorch loop)::

@@ -149,7 +149,7 @@ def use_paper_rotation(weight: float) -> None:
     the views are not turned; a third batch (the first view of
     every image turned by a random multiple of 90 degrees) is forwarded for the rotation prediction alone, whose
     cross-entropy, times ``weight``, is added to NT-Xent. easyssl's own form (``model.rotation_weight``, the default
-    for small images) turns both views of an image alike instead, at no extra cost."""
+    for small images) turns both views of an image alike instead, forwarding no extra images."""
     import torch.nn.functional as F
 
     from easyssl.methods import simclr
