@@ -271,7 +271,8 @@ def embed_images(
         return_skipped: Also return the list of skipped filenames, as a fourth element.
         whiten: Centre and whiten the features with the training images' statistics saved
             in the checkpoint (the default; see :func:`easyssl.calibrate_embeddings`).
-            ``False`` returns the backbone's raw features.
+            ``False`` returns the model's own features (the backbone's, through SimCLR's BatchNorm where
+            ``model.feature_norm`` is on).
         backbone: Only for a checkpoint trained with a backbone module of your own
             (``model={"backbone": module}``): a fresh module of that architecture (the weights come
             from the checkpoint); see :func:`~easyssl.inference.load_model`.

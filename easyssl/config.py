@@ -65,8 +65,10 @@ OPTIMIZER_FALLBACK: dict[str, Any] = {"name": "sgd", "base_lr": 0.1, "weight_dec
 
 
 #: Method model keys (in a method's ``model_defaults``) whose value in a run's config is ``"auto"``, set by a rule of
-#: :mod:`easyssl.defaults` from the data: SimCLR's rotation prediction (``defaults.default_rotation_weight``).
-RULED_MODEL_KEYS = ("rotation_weight",)
+#: :mod:`easyssl.defaults` from the data: SimCLR's rotation prediction (``defaults.default_rotation_weight``), its
+#: penalty on the features' correlations (``defaults.default_decorrelation_weight``) and the BatchNorm on its features
+#: (``defaults.default_feature_norm``).
+RULED_MODEL_KEYS = ("rotation_weight", "decorrelation_weight", "feature_norm")
 
 
 def default_config(method: str = "simclr") -> dict[str, Any]:
@@ -145,7 +147,8 @@ def check_saved_config(config: Any, path: str | os.PathLike) -> None:
 
 
 #: Model keys added after checkpoints were first written, and the value a model saved without one was built with.
-SAVED_MODEL_FALLBACKS: dict[str, Any] = {"pooled_stages": 1, "rotation_weight": 0.0}
+SAVED_MODEL_FALLBACKS: dict[str, Any] = {"pooled_stages": 1, "rotation_weight": 0.0, "decorrelation_weight": 0.0,
+                                             "feature_norm": False}
 
 
 def complete_saved_model(config: dict[str, Any]) -> dict[str, Any]:
@@ -223,6 +226,8 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
     complete_saved_model(config)  # a resumed run's config, saved before a key existed: what it trained with
     if model.get("rotation_weight") == AUTO:  # SimCLR's rotation prediction for small images (see the rule)
         model["rotation_weight"] = defaults.default_rotation_weight(input_size)
+    if model.get("feature_norm") == AUTO:  # SimCLR's BatchNorm on the features for small images (see the rule)
+        model["feature_norm"] = defaults.default_feature_norm(input_size)
     if model["pooled_stages"] == AUTO:  # the last stage alone, or the last two for small images (see the rule)
         model["pooled_stages"] = defaults.default_pooled_stages(input_size, device, model["backbone"], model["width"])
     if "train_crop_size" not in collate:  # a resumed run's config, saved before the key: its views were at the input size
@@ -238,6 +243,8 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
         raise ValueError(f"loader={{'batch_augment': True}}: method {spec.name!r} has no batched augmentation; use False")
     if loader["batch_size"] == AUTO:
         loader["batch_size"] = defaults.default_batch_size(device, input_size, len(dataset))
+    if model.get("decorrelation_weight") == AUTO:  # SimCLR's decorrelated features for small images and batches of 128+
+        model["decorrelation_weight"] = defaults.default_decorrelation_weight(input_size, int(loader["batch_size"]))
     if loader["num_workers"] == AUTO:
         loader["num_workers"] = defaults.default_num_workers(device, len(dataset), input_size, bool(loader["batch_augment"]))
     if loader["pin_memory"] == AUTO:

@@ -129,7 +129,7 @@ def add_embed(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-workers", type=int, help="data-loading processes")
     p.add_argument("--device", help="auto (default), cpu, cuda")
     p.add_argument("--raw-features", action="store_true",
-                   help="save the backbone's raw features instead of the whitened embeddings (see README, Using embeddings)")
+                   help="save the model's own features instead of the whitened embeddings (see README, Using embeddings)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

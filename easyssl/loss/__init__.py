@@ -1,6 +1,7 @@
 """Self-supervised losses, one per file. Each is an ``nn.Module`` usable in any PyTorch loop."""
 
 from easyssl.loss.barlow_twins import BarlowTwinsLoss
+from easyssl.loss.decorrelation import CorrelationPenalty
 from easyssl.loss.dcl import DCLLoss, DCLWLoss, negative_mises_fisher_weights
 from easyssl.loss.dino import DINOLoss
 from easyssl.loss.mae import MAELoss
@@ -13,6 +14,7 @@ from easyssl.loss.vicreg import VICRegLoss
 
 __all__ = [
     "BarlowTwinsLoss",
+    "CorrelationPenalty",
     "DCLLoss",
     "DCLWLoss",
     "DINOLoss",

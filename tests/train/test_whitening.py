@@ -101,7 +101,9 @@ def test_train_embedding_model_saves_statistics_and_embed_images_uses_them(demo_
     np.testing.assert_allclose(emb, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     # Calibrated on these very images: every dimension is centred.
     np.testing.assert_allclose(emb.mean(0), 0.0, atol=1e-3 * np.abs(emb).max())
-    assert (raw >= 0).all() and (emb < 0).any()  # raw features come out of a ReLU; whitened ones do not
+    # the raw features are the model's own (for small images through SimCLR's BatchNorm, whose running statistics
+    # are not these images'): not centred on them, unlike the whitened ones
+    assert np.abs(raw.mean(0)).max() > 100 * np.abs(emb.mean(0)).max()
 
 
 def test_checkpoint_without_statistics_loads_and_gives_raw_features(demo_folder):
