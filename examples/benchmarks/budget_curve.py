@@ -13,6 +13,7 @@ whitened, as flat reference lines. Writes the figures as JSON and the curve as a
     python examples/benchmarks/budget_curve.py --peer --json curve.json --png docs/budget_curve.png
     python examples/benchmarks/budget_curve.py --tuning --budgets 1 2     # on the tuning split
     python examples/benchmarks/budget_curve.py --plot-only curve.json --png docs/budget_curve.png
+    python examples/benchmarks/budget_curve.py --peer-from curve.json --json new.json --png docs/budget_curve.png  # the peer's figures reused
 
 Training time is the wall time of the training call (easyssl's includes its whitening
 fit); embedding the images afterwards is not counted, for either library.
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--peer", action="store_true", help="also train LightlySSL under each budget")
     parser.add_argument("--json", help="write the figures to this JSON file")
     parser.add_argument("--png", help="draw the curve into this PNG file")
+    parser.add_argument("--peer-from", metavar="JSON",
+                        help="take the peer's figures from an earlier run's JSON (same data and machine) instead of training it: "
+                             "to redraw easyssl's line after a change of defaults without the peer's 40 minutes")
     parser.add_argument("--plot-only", metavar="JSON", help="only draw the PNG from an earlier run's JSON")
     args = parser.parse_args(argv)
     if args.plot_only:
@@ -92,6 +96,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     data = args.data + ("_tuning" if args.tuning else "")
     train_dir, test_dir = build_folder(data, 10_000, 2_000, tuning=args.tuning)
+    peer_rows: dict[float, Any] = {}
+    if args.peer_from:
+        with open(args.peer_from) as handle:
+            earlier = json.load(handle)
+        peer_rows = {row["minutes"]: row["lightly"] for row in earlier["budgets"] if "lightly" in row}
+        if earlier.get("split") != ("tuning" if args.tuning else "benchmark"):
+            raise SystemExit(f"--peer-from {args.peer_from}: its split is {earlier.get('split')!r}, not this run's")
     figures: dict[str, Any] = {"machine": machine(), "split": "tuning" if args.tuning else "benchmark", "args": vars(args), "budgets": []}
     print(f"machine: {figures['machine']}", flush=True)
     train_px, train_labels = raw_pixels(train_dir)
@@ -105,7 +116,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         row["easyssl"] = run_ours(train_dir, test_dir, max_time=minutes * 60)
         row["easyssl"].pop("config", None)
         print(f"{minutes:g} min easyssl:", json.dumps(row["easyssl"], default=str), flush=True)
-        if args.peer:
+        if peer_rows.get(minutes):
+            row["lightly"] = {**peer_rows[minutes], "from": args.peer_from}
+        elif args.peer:
             row["lightly"] = run_peer(train_dir, test_dir, epochs=100, max_time=minutes * 60, batch_size=128, input_size=32)
             print(f"{minutes:g} min lightly:", json.dumps(row["lightly"], default=str), flush=True)
         figures["budgets"].append(row)

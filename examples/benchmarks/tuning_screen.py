@@ -23,17 +23,21 @@ from Fashion-MNIST's *training* set only, never the test set), then reports weig
     python examples/benchmarks/tuning_screen.py --budget 120 --method nnclr --set model.hidden_dim=512
     python examples/benchmarks/tuning_screen.py --budget 600 --json out.jsonl   # a 10-minute confirmation
 
-Experiment hooks (settings that lost, kept so the losses can be re-run): ``--stem-stride 2
+Experiment hooks (in ``screen_hooks.py``; settings that lost, kept so the losses can be re-run): ``--stem-stride 2
 --width 0.5`` trains a ResNet-18 whose first convolution has stride 2; ``--isotropy W`` adds
 ``W`` times a penalty on the backbone features' second-moment matrix (its distance to a
 multiple of the identity) to SimCLR's loss; ``--direct D`` puts SimCLR's loss on the first ``D``
 backbone features, bypassing the projection head (DirectCLR); ``--local COUNT SIZE`` adds
 multi-crop to SimCLR (``COUNT`` small crops of its two views, each matched to the other view);
 ``--dcl dcl|dclw|dcl-joint`` trains SimCLR with the decoupled contrastive loss (see
-:func:`use_decoupled_loss`); ``--ema M...`` also reads out exponential moving averages of the
+:func:`screen_hooks.use_decoupled_loss`); ``--ema M...`` also reads out exponential moving averages of the
 weights (``ema<M>``); ``--paper-rotation W`` trains E-SimCLR's rotation prediction closer to the paper's
 form (a third, turned batch) instead of easyssl's (``--set model.rotation_weight=W``: both views turned
-alike); ``--turns-only`` turns the views without predicting the turns. Readout-only probes of a saved checkpoint (``--checkpoint``) need no training.
+alike); ``--turns-only`` turns the views without predicting the turns; ``--embed-loss W T`` adds ``W`` times
+NT-Xent (temperature ``T``) on the backbone's own features, ``--uniformity W T`` their uniformity loss,
+(the seventh session's attempts at features that need no whitening; its ``--decorrelate W`` and ``--bn-neck``
+hooks became ``--set model.decorrelation_weight=W`` and ``--set model.feature_norm=true``, now the defaults for
+small images). Readout-only probes of a saved checkpoint (``--checkpoint``) need no training.
 """
 
 from __future__ import annotations
@@ -49,167 +53,13 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import screen_hooks as hooks  # noqa: E402
 from common import parse_overrides  # noqa: E402
 from fashion_mnist_data import TRAINING_SET_SPLITS, build_folder  # noqa: E402
 
 from easyssl import SSLDataset, fit_whitening, knn_accuracy, load_model, train_embedding_model  # noqa: E402
 from easyssl.config import eval_transform  # noqa: E402
 from easyssl.models import backbone as build_backbone  # noqa: E402
-
-
-def isotropy_penalty(features: torch.Tensor) -> torch.Tensor:
-    """Squared distance of the features' second-moment matrix, scaled to trace D, to the identity (divided by D)."""
-    h = features.float()
-    moment = h.T @ h / h.shape[0]
-    d = moment.shape[0]
-    moment = moment * (d / moment.diagonal().sum().clamp_min(1e-8))
-    return ((moment - torch.eye(d, device=moment.device)) ** 2).sum() / d
-
-
-def add_isotropy_penalty(weight: float) -> None:
-    """Make SimCLR's training loss NT-Xent + ``weight`` x :func:`isotropy_penalty` of the backbone features."""
-    from easyssl.methods import simclr
-
-    def training_loss(self, views, criterion, progress):
-        h = self.embed(torch.cat(list(views[:2]), dim=0))
-        z0, z1 = self.projection_head(h).chunk(2, dim=0)
-        return criterion(z0, z1) + weight * isotropy_penalty(h)
-
-    simclr.SimCLR.training_loss = training_loss
-
-
-def use_direct_loss(dims: int) -> None:
-    """DirectCLR (Jing et al., 2022): SimCLR's loss on the first ``dims`` backbone features themselves, no projection head
-    (the paper's remedy for the dimensional collapse that a projector lets the backbone features fall into)."""
-    from easyssl.methods import simclr
-
-    def training_loss(self, views, criterion, progress):
-        h = self.embed(torch.cat(list(views[:2]), dim=0))
-        z0, z1 = h[:, :dims].chunk(2, dim=0)
-        return criterion(z0, z1)
-
-    simclr.SimCLR.training_loss = training_loss
-
-
-def use_local_views(count: int, size: int, scale: tuple[float, float] = (0.4, 0.8)) -> None:
-    """Multi-crop for SimCLR, cheaply: ``count`` extra ``size`` px crops (each side ``scale`` of the view) cut from the two
-    views of the batch, each trained to match the *other* view of its image with the same NT-Xent loss."""
-    from torchvision.ops import roi_align
-
-    from easyssl.methods import simclr
-
-    def training_loss(self, views, criterion, progress):
-        v0, v1 = views[:2]
-        z0, z1 = self(torch.cat([v0, v1], dim=0)).chunk(2, dim=0)
-        loss, batch, side = criterion(z0, z1), v0.shape[0], v0.shape[-1]
-        boxes, sources = [], []
-        for i in range(count):
-            frac = torch.empty(batch).uniform_(*scale) * side
-            x = torch.rand(batch) * (side - frac)
-            y = torch.rand(batch) * (side - frac)
-            boxes.append(torch.stack([torch.arange(batch, dtype=torch.float32) + (i % 2) * batch, x, y, x + frac, y + frac], 1))
-        crops = roi_align(torch.cat([v0, v1]).float(), torch.cat(boxes).to(v0.device), output_size=size, aligned=True)
-        local = self(crops.to(v0.dtype)).chunk(count, dim=0)
-        for i, z in enumerate(local):
-            loss = loss + criterion(z, z1 if i % 2 == 0 else z0)  # a crop of one view matches the other view
-        return loss / (1 + count)
-
-    simclr.SimCLR.training_loss = training_loss
-
-
-def use_decoupled_loss(weighted: bool, joint: bool = False, sigma: float = 0.5) -> None:
-    """SimCLR with the decoupled contrastive loss (DCL, Yeh et al., 2022): NT-Xent without the positive pair in the
-    denominator. ``joint``: the paper's form, :class:`easyssl.loss.DCLLoss` (one log-sum-exp over all 2N - 2
-    negatives). Otherwise the variant screened first: one log-sum-exp over each view's negatives, the two summed
-    (twice the weight on the negatives); ``weighted`` adds DCLW's weights ``2 - N softmax(sim / sigma)`` (detached)."""
-    import torch.nn.functional as F
-
-    from easyssl.loss import DCLLoss, ntx_ent
-
-    def one_side(a, b, t):
-        n = a.shape[0]
-        diag = torch.eye(n, dtype=torch.bool, device=a.device)
-        sim_aa, sim_ab = a @ a.T / t, a @ b.T / t
-        positive = -sim_ab.diagonal()
-        if weighted:
-            positive = positive * (2 - n * torch.softmax((a * b).sum(1).detach() / sigma, dim=0))
-        return (positive + torch.logsumexp(sim_aa[~diag].view(n, -1), 1) + torch.logsumexp(sim_ab[~diag].view(n, -1), 1)).mean()
-
-    def forward(self, z0, z1):
-        if joint:
-            return DCLLoss(self.temperature)(z0, z1)
-        z0, z1 = F.normalize(z0.float(), dim=1), F.normalize(z1.float(), dim=1)
-        return 0.5 * (one_side(z0, z1, self.temperature) + one_side(z1, z0, self.temperature))
-
-    ntx_ent.NTXentLoss.forward = forward
-
-
-def use_paper_rotation(weight: float) -> None:
-    """E-SimCLR closer to the paper's form (Dangovski et al., 2022; its code turns a third, 16 px crop all four ways):
-    the views are not turned; a third batch (the first view of
-    every image turned by a random multiple of 90 degrees) is forwarded for the rotation prediction alone, whose
-    cross-entropy, times ``weight``, is added to NT-Xent. easyssl's own form (``model.rotation_weight``, the default
-    for small images) turns both views of an image alike instead, forwarding no extra images."""
-    import torch.nn.functional as F
-
-    from easyssl.methods import simclr
-    from easyssl.nn import RotationPredictionHead
-    from easyssl.transforms import quarter_turn, random_quarter_turns
-
-    original_init = simclr.SimCLR.__init__
-
-    def __init__(self, backbone, *args, **kwargs):
-        original_init(self, backbone, *args, **{**kwargs, "rotation_weight": 0.0})
-        self.rotation_head = RotationPredictionHead(self.projection_head.layers[0].in_features)
-
-    def training_loss(self, views, criterion, progress):
-        v0, v1 = views[:2]
-        turns = random_quarter_turns(v0.shape[0], device=v0.device)
-        h = self.embed(torch.cat([v0, v1, quarter_turn(v0, turns)], dim=0))
-        z0, z1 = self.projection_head(h[: 2 * v0.shape[0]]).chunk(2, dim=0)
-        return criterion(z0, z1) + weight * F.cross_entropy(self.rotation_head(h[2 * v0.shape[0]:]).float(), turns)
-
-    simclr.SimCLR.__init__ = __init__
-    simclr.SimCLR.training_loss = training_loss
-
-
-def use_turns_only() -> None:
-    """Both views of an image turned alike by a random multiple of 90 degrees, as with ``model.rotation_weight``, but
-    nothing predicts the turns (use with ``--set model.rotation_weight=0``): whether the gain is the turns' or the
-    prediction's."""
-    from easyssl.methods import simclr
-    from easyssl.transforms import quarter_turn, random_quarter_turns
-
-    def training_loss(self, views, criterion, progress):
-        turns = random_quarter_turns(views[0].shape[0], device=views[0].device).repeat(2)
-        z0, z1 = self(quarter_turn(torch.cat(list(views[:2]), dim=0), turns)).chunk(2, dim=0)
-        return criterion(z0, z1)
-
-    simclr.SimCLR.training_loss = training_loss
-
-
-#: The averaged models of ``--ema``, by momentum (set while training).
-EMA_MODELS: dict = {}
-
-
-def keep_weight_average(momenta: list[float]) -> None:
-    """Keep an exponential moving average of the model's weights and buffers while SimCLR trains (updated before each
-    step with the weights after the previous one), to read the averaged model out as well as the last weights."""
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-    from easyssl.methods import simclr
-
-    original = simclr.SimCLR.training_loss
-
-    def training_loss(self, views, criterion, progress):
-        for momentum in momenta:
-            if momentum not in EMA_MODELS:
-                EMA_MODELS[momentum] = AveragedModel(self, multi_avg_fn=get_ema_multi_avg_fn(momentum), use_buffers=True)
-            else:
-                EMA_MODELS[momentum].update_parameters(self)
-        return original(self, views, criterion, progress)
-
-    simclr.SimCLR.training_loss = training_loss
 
 
 def stride_backbone(width: float, stride: int, input_size: int = 28) -> torch.nn.Module:
@@ -240,7 +90,7 @@ def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, 
             out["l3l4"].append(torch.cat([h3.mean((2, 3)), pooled], 1))
             out["pool2"].append(torch.nn.functional.adaptive_avg_pool2d(h4, 2).flatten(1))
             if head is not None:
-                z = net(x)  # the features the head trained on (the pooled last stage, or more: model.pooled_stages)
+                z = model.embed(x)  # the features the head trained on (the pooled last stage, or more: model.pooled_stages)
                 pooled_for_head = z
                 out["embed"].append(z)
                 for layer in [m for m in head.modules() if isinstance(m, (torch.nn.Linear, torch.nn.BatchNorm1d))][:2]:
@@ -268,25 +118,33 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dcl", choices=("dcl", "dclw", "dcl-joint"), help="experiment hook: SimCLR with the decoupled contrastive loss")
     parser.add_argument("--paper-rotation", type=float, default=0.0, metavar="WEIGHT",
                         help="experiment hook: E-SimCLR's rotation prediction closer to the paper's form (a third batch)")
+    parser.add_argument("--embed-loss", type=float, nargs=2, default=None, metavar=("WEIGHT", "TEMPERATURE"),
+                        help="experiment hook: also NT-Xent on the backbone's own features (SimCLR)")
+    parser.add_argument("--uniformity", type=float, nargs=2, default=None, metavar=("WEIGHT", "T"),
+                        help="experiment hook: also the uniformity loss of the backbone's own features (SimCLR)")
     parser.add_argument("--turns-only", action="store_true", help="experiment hook: turn both views alike, predict nothing")
     parser.add_argument("--ema", type=float, nargs="+", default=[], help="experiment hook: also read out EMAs of the weights (these momenta)")
     parser.add_argument("--tag", default="")
     parser.add_argument("--json", help="append the figures as one line to this file")
     args = parser.parse_args(argv)
     if args.isotropy:
-        add_isotropy_penalty(args.isotropy)
+        hooks.add_isotropy_penalty(args.isotropy)
     if args.direct:
-        use_direct_loss(args.direct)
+        hooks.use_direct_loss(args.direct)
     if args.local:
-        use_local_views(*args.local)
+        hooks.use_local_views(*args.local)
     if args.paper_rotation:
-        use_paper_rotation(args.paper_rotation)
+        hooks.use_paper_rotation(args.paper_rotation)
     if args.turns_only:
-        use_turns_only()
+        hooks.use_turns_only()
+    if args.embed_loss:
+        hooks.add_embedding_loss(*args.embed_loss)
+    if args.uniformity:
+        hooks.add_embedding_loss(*args.uniformity, uniformity=True)
     if args.ema:
-        keep_weight_average(args.ema)
+        hooks.keep_weight_average(args.ema)
     if args.dcl:
-        use_decoupled_loss(args.dcl == "dclw", joint=args.dcl == "dcl-joint")
+        hooks.use_decoupled_loss(args.dcl == "dclw", joint=args.dcl == "dcl-joint")
     train_dir, test_dir = build_folder(args.data or f"bench_data/fashion_mnist_{args.split}", 10_000, 2_000, tuning=args.split)
     config: dict = {"trainer": {"max_time": args.budget, "progress_bar": False}, "checkpoint_dir": tempfile.mkdtemp(prefix="easyssl-screen-")}
     for section, values in parse_overrides(args.set).items():
@@ -302,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     transform = eval_transform(saved)
     train, train_labels = readouts(model, train_dir, transform)
     test, test_labels = readouts(model, test_dir, transform)
-    for momentum, average in EMA_MODELS.items():  # the averaged weights' plain features, as "ema<momentum>"
+    for momentum, average in hooks.EMA_MODELS.items():  # the averaged weights' plain features, as "ema<momentum>"
         averaged = average.module.float().eval().to(memory_format=torch.contiguous_format)
         train[f"ema{momentum}"] = readouts(averaged, train_dir, transform)[0]["gap"]
         test[f"ema{momentum}"] = readouts(averaged, test_dir, transform)[0]["gap"]

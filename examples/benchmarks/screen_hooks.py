@@ -1,0 +1,195 @@
+"""Experiment hooks of ``tuning_screen.py``: settings screened on the tuning split that are not easyssl options.
+
+Each hook changes how :class:`easyssl.models.SimCLR` trains (it replaces a method of the class for the
+process), so a setting that lost can be re-run exactly as it was measured; the figures are in the README's
+tuning notes and in ``results/tuning_screen_*.jsonl``. ``tuning_screen.py --help`` lists the flags.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def isotropy_penalty(features: torch.Tensor) -> torch.Tensor:
+    """Squared distance of the features' second-moment matrix, scaled to trace D, to the identity (divided by D)."""
+    h = features.float()
+    moment = h.T @ h / h.shape[0]
+    d = moment.shape[0]
+    moment = moment * (d / moment.diagonal().sum().clamp_min(1e-8))
+    return ((moment - torch.eye(d, device=moment.device)) ** 2).sum() / d
+
+
+def add_isotropy_penalty(weight: float) -> None:
+    """Make SimCLR's training loss NT-Xent + ``weight`` x :func:`isotropy_penalty` of the backbone features."""
+    from easyssl.methods import simclr
+
+    def training_loss(self, views, criterion, progress):
+        h = self.embed(torch.cat(list(views[:2]), dim=0))
+        z0, z1 = self.projection_head(h).chunk(2, dim=0)
+        return criterion(z0, z1) + weight * isotropy_penalty(h)
+
+    simclr.SimCLR.training_loss = training_loss
+
+
+def use_direct_loss(dims: int) -> None:
+    """DirectCLR (Jing et al., 2022): SimCLR's loss on the first ``dims`` backbone features themselves, no projection head
+    (the paper's remedy for the dimensional collapse that a projector lets the backbone features fall into)."""
+    from easyssl.methods import simclr
+
+    def training_loss(self, views, criterion, progress):
+        h = self.embed(torch.cat(list(views[:2]), dim=0))
+        z0, z1 = h[:, :dims].chunk(2, dim=0)
+        return criterion(z0, z1)
+
+    simclr.SimCLR.training_loss = training_loss
+
+
+def use_local_views(count: int, size: int, scale: tuple[float, float] = (0.4, 0.8)) -> None:
+    """Multi-crop for SimCLR, cheaply: ``count`` extra ``size`` px crops (each side ``scale`` of the view) cut from the two
+    views of the batch, each trained to match the *other* view of its image with the same NT-Xent loss."""
+    from torchvision.ops import roi_align
+
+    from easyssl.methods import simclr
+
+    def training_loss(self, views, criterion, progress):
+        v0, v1 = views[:2]
+        z0, z1 = self(torch.cat([v0, v1], dim=0)).chunk(2, dim=0)
+        loss, batch, side = criterion(z0, z1), v0.shape[0], v0.shape[-1]
+        boxes = []
+        for i in range(count):
+            frac = torch.empty(batch).uniform_(*scale) * side
+            x = torch.rand(batch) * (side - frac)
+            y = torch.rand(batch) * (side - frac)
+            boxes.append(torch.stack([torch.arange(batch, dtype=torch.float32) + (i % 2) * batch, x, y, x + frac, y + frac], 1))
+        crops = roi_align(torch.cat([v0, v1]).float(), torch.cat(boxes).to(v0.device), output_size=size, aligned=True)
+        local = self(crops.to(v0.dtype)).chunk(count, dim=0)
+        for i, z in enumerate(local):
+            loss = loss + criterion(z, z1 if i % 2 == 0 else z0)  # a crop of one view matches the other view
+        return loss / (1 + count)
+
+    simclr.SimCLR.training_loss = training_loss
+
+
+def use_decoupled_loss(weighted: bool, joint: bool = False, sigma: float = 0.5) -> None:
+    """SimCLR with the decoupled contrastive loss (DCL, Yeh et al., 2022): NT-Xent without the positive pair in the
+    denominator. ``joint``: the paper's form, :class:`easyssl.loss.DCLLoss` (one log-sum-exp over all 2N - 2
+    negatives). Otherwise the variant screened first: one log-sum-exp over each view's negatives, the two summed
+    (twice the weight on the negatives); ``weighted`` adds DCLW's weights ``2 - N softmax(sim / sigma)`` (detached)."""
+    import torch.nn.functional as F
+
+    from easyssl.loss import DCLLoss, ntx_ent
+
+    def one_side(a, b, t):
+        n = a.shape[0]
+        diag = torch.eye(n, dtype=torch.bool, device=a.device)
+        sim_aa, sim_ab = a @ a.T / t, a @ b.T / t
+        positive = -sim_ab.diagonal()
+        if weighted:
+            positive = positive * (2 - n * torch.softmax((a * b).sum(1).detach() / sigma, dim=0))
+        return (positive + torch.logsumexp(sim_aa[~diag].view(n, -1), 1) + torch.logsumexp(sim_ab[~diag].view(n, -1), 1)).mean()
+
+    def forward(self, z0, z1):
+        if joint:
+            return DCLLoss(self.temperature)(z0, z1)
+        z0, z1 = F.normalize(z0.float(), dim=1), F.normalize(z1.float(), dim=1)
+        return 0.5 * (one_side(z0, z1, self.temperature) + one_side(z1, z0, self.temperature))
+
+    ntx_ent.NTXentLoss.forward = forward
+
+
+def add_embedding_loss(weight: float, temperature: float, uniformity: bool = False) -> None:
+    """Add ``weight`` x a second loss on the model's own features (what ``embed_images`` returns before whitening)
+    to SimCLR's (the rotation prediction and the decorrelation included): NT-Xent at ``temperature`` between the two
+    views' features (deep supervision of the embedding itself, where DirectCLR puts the *only* loss), or with
+    ``uniformity`` Wang & Isola's uniformity loss of the L2-normalised features (``log mean exp(-t |f_i - f_j|^2)``,
+    t = ``temperature``), which spreads them over the sphere without asking anything of the pairs. (The screens of
+    the seventh session ran it before the decorrelation rule, with ``decorrelation_weight`` 0 in effect.)"""
+    from easyssl.loss import NTXentLoss
+    from easyssl.methods import simclr
+
+    extra = NTXentLoss(temperature=temperature)
+    original_loss, original_embed = simclr.SimCLR.training_loss, simclr.SimCLR.embed
+
+    def embed(self, x):
+        self.last_features = original_embed(self, x)
+        return self.last_features
+
+    def training_loss(self, views, criterion, progress):
+        loss = original_loss(self, views, criterion, progress)  # its one forward pass sets last_features
+        h = self.last_features
+        if uniformity:
+            f = torch.nn.functional.normalize(h.float(), dim=1)
+            return loss + weight * torch.pdist(f).pow(2).mul(-temperature).exp().mean().log()
+        h0, h1 = h.chunk(2, dim=0)
+        return loss + weight * extra(h0, h1)
+
+    simclr.SimCLR.embed = embed
+    simclr.SimCLR.training_loss = training_loss
+
+
+def use_paper_rotation(weight: float) -> None:
+    """E-SimCLR closer to the paper's form (Dangovski et al., 2022; its code turns a third, 16 px crop all four ways):
+    the views are not turned; a third batch (the first view of
+    every image turned by a random multiple of 90 degrees) is forwarded for the rotation prediction alone, whose
+    cross-entropy, times ``weight``, is added to NT-Xent. easyssl's own form (``model.rotation_weight``, the default
+    for small images) turns both views of an image alike instead, forwarding no extra images."""
+    import torch.nn.functional as F
+
+    from easyssl.methods import simclr
+    from easyssl.nn import RotationPredictionHead
+    from easyssl.transforms import quarter_turn, random_quarter_turns
+
+    original_init = simclr.SimCLR.__init__
+
+    def __init__(self, backbone, *args, **kwargs):
+        original_init(self, backbone, *args, **{**kwargs, "rotation_weight": 0.0})
+        self.rotation_head = RotationPredictionHead(self.projection_head.layers[0].in_features)
+
+    def training_loss(self, views, criterion, progress):
+        v0, v1 = views[:2]
+        turns = random_quarter_turns(v0.shape[0], device=v0.device)
+        h = self.embed(torch.cat([v0, v1, quarter_turn(v0, turns)], dim=0))
+        z0, z1 = self.projection_head(h[: 2 * v0.shape[0]]).chunk(2, dim=0)
+        return criterion(z0, z1) + weight * F.cross_entropy(self.rotation_head(h[2 * v0.shape[0]:]).float(), turns)
+
+    simclr.SimCLR.__init__ = __init__
+    simclr.SimCLR.training_loss = training_loss
+
+
+def use_turns_only() -> None:
+    """Both views of an image turned alike by a random multiple of 90 degrees, as with ``model.rotation_weight``, but
+    nothing predicts the turns (use with ``--set model.rotation_weight=0``): whether the gain is the turns' or the
+    prediction's."""
+    from easyssl.methods import simclr
+    from easyssl.transforms import quarter_turn, random_quarter_turns
+
+    def training_loss(self, views, criterion, progress):
+        turns = random_quarter_turns(views[0].shape[0], device=views[0].device).repeat(2)
+        z0, z1 = self(quarter_turn(torch.cat(list(views[:2]), dim=0), turns)).chunk(2, dim=0)
+        return criterion(z0, z1)
+
+    simclr.SimCLR.training_loss = training_loss
+
+
+#: The averaged models of ``--ema``, by momentum (set while training).
+EMA_MODELS: dict = {}
+
+
+def keep_weight_average(momenta: list[float]) -> None:
+    """Keep an exponential moving average of the model's weights and buffers while SimCLR trains (updated before each
+    step with the weights after the previous one), to read the averaged model out as well as the last weights."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from easyssl.methods import simclr
+
+    original = simclr.SimCLR.training_loss
+
+    def training_loss(self, views, criterion, progress):
+        for momentum in momenta:
+            if momentum not in EMA_MODELS:
+                EMA_MODELS[momentum] = AveragedModel(self, multi_avg_fn=get_ema_multi_avg_fn(momentum), use_buffers=True)
+            else:
+                EMA_MODELS[momentum].update_parameters(self)
+        return original(self, views, criterion, progress)
+
+    simclr.SimCLR.training_loss = training_loss
