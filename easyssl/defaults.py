@@ -284,7 +284,8 @@ def default_decorrelation_weight(input_size: int, batch_size: int = 128) -> floa
     (0.767 / 0.817, 0.834 / 0.841) disturbed the learning, as the earlier penalty on the uncentred second moment
     did. 40 epochs: 0.835 / 0.870 (0.8735 / 0.8885 with each feature standardised afterwards, effective
     dimension 8.7), 0.897 / 0.892 whitened, against 0.814 / 0.857 and 0.901 / 0.904 without it. Used with
-    :func:`default_feature_norm`, which standardises the features inside the model. Not measured on photos.
+    :func:`default_feature_norm`, which standardises the features inside the model. Measured on CPUs only (the rule
+    applies on GPUs too, like the rotation prediction's); not measured on photos.
     """
     if input_size <= SMALL_INPUT_MAX_SIZE and batch_size >= DECORRELATION_MIN_BATCH:
         return SMALL_IMAGE_DECORRELATION_WEIGHT
@@ -308,7 +309,7 @@ def default_feature_norm(input_size: int) -> bool:
     0.896). Ten minutes with both (a faster night: 51-62 epochs), before whitening and whitened: fresh split 0.854 /
     0.886 and 0.901 / 0.897, holdout 0.832 / 0.873 and 0.891 / 0.901, benchmark 0.853 / 0.884 and 0.892 / 0.898,
     against 0.823 / 0.860 and 0.898 / 0.902, 0.802 / 0.851 and 0.894 / 0.896, 0.819 / 0.867 and 0.887 / 0.898 for the
-    sixth session's defaults (raw pixels whitened: 0.849 / 0.861, 0.836 / 0.839, 0.852 / 0.857). Not measured on
-    photos.
+    sixth session's defaults (raw pixels whitened: 0.849 / 0.861, 0.836 / 0.839, 0.852 / 0.857). Measured on CPUs
+    only (the rule applies on GPUs too); not measured on photos.
     """
     return input_size <= SMALL_INPUT_MAX_SIZE

@@ -34,7 +34,7 @@ multi-crop to SimCLR (``COUNT`` small crops of its two views, each matched to th
 weights (``ema<M>``); ``--paper-rotation W`` trains E-SimCLR's rotation prediction closer to the paper's
 form (a third, turned batch) instead of easyssl's (``--set model.rotation_weight=W``: both views turned
 alike); ``--turns-only`` turns the views without predicting the turns; ``--embed-loss W T`` adds ``W`` times
-NT-Xent (temperature ``T``) on the backbone's own features, ``--uniformity W T`` their uniformity loss,
+NT-Xent (temperature ``T``) on the backbone's own features, ``--uniformity W T`` their uniformity loss
 (the seventh session's attempts at features that need no whitening; its ``--decorrelate W`` and ``--bn-neck``
 hooks became ``--set model.decorrelation_weight=W`` and ``--set model.feature_norm=true``, now the defaults for
 small images). Readout-only probes of a saved checkpoint (``--checkpoint``) need no training.
