@@ -82,7 +82,9 @@ class SimCLR(SSLModel):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         features = super().embed(x)
-        return features if self.feature_norm is None else self.feature_norm(features)
+        # float32: the calibration pass refits the norm from its outputs (easyssl.train.whitening.refit_feature_norm),
+        # exactly only if they are not rounded to bf16
+        return features if self.feature_norm is None else self.feature_norm(features.float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.projection_head(self.embed(x))

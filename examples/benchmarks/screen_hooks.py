@@ -193,3 +193,46 @@ def keep_weight_average(momenta: list[float]) -> None:
         return original(self, views, criterion, progress)
 
     simclr.SimCLR.training_loss = training_loss
+
+
+def ramp_decorrelation(final_weight: float) -> None:
+    """The correlation penalty's weight rises linearly over training from ``model.decorrelation_weight`` (at the
+    start) to ``final_weight`` (at the end): the features learn first, and are spread over more directions later,
+    where the eighth session asked whether a strong penalty hurts only the early learning."""
+    from easyssl.methods import simclr
+
+    original = simclr.SimCLR.training_loss
+
+    def training_loss(self, views, criterion, progress):
+        start = getattr(self, "initial_decorrelation_weight", None)
+        if start is None:
+            start = self.initial_decorrelation_weight = self.decorrelation_weight
+        self.decorrelation_weight = start + (final_weight - start) * progress.fraction
+        return original(self, views, criterion, progress)
+
+    simclr.SimCLR.training_loss = training_loss
+
+
+def add_log_det(weight: float, ridge: float) -> None:
+    """Add ``weight`` x ``-logdet(C + ridge I) / D`` of the features' correlation matrix ``C`` over the batch (both
+    views): a coding-rate term (Ma et al., 2007; MCR2, EMP-SSL) that, unlike the squared correlations of
+    :class:`easyssl.loss.CorrelationPenalty`, pulls hardest on the *weakest* directions (its gradient is
+    ``(C + ridge I)^-1``), so the spectrum fills up from below."""
+    from easyssl.methods import simclr
+
+    original_loss, original_embed = simclr.SimCLR.training_loss, simclr.SimCLR.embed
+
+    def embed(self, x):
+        self.last_features = original_embed(self, x)
+        return self.last_features
+
+    def training_loss(self, views, criterion, progress):
+        loss = original_loss(self, views, criterion, progress)
+        h = self.last_features.float()
+        h = (h - h.mean(0)) / (h.std(0) + 1e-4)
+        corr = h.T @ h / (h.shape[0] - 1)
+        eye = torch.eye(corr.shape[0], device=corr.device)
+        return loss - weight * torch.logdet(corr + ridge * eye) / corr.shape[0]
+
+    simclr.SimCLR.embed = embed
+    simclr.SimCLR.training_loss = training_loss

@@ -15,7 +15,8 @@ from Fashion-MNIST's *training* set only, never the test set), then reports weig
 * other readouts of the same model, to see where the information is: ``l3l4`` (the last two
   stages, pooled and concatenated), ``pool2`` (the last feature map pooled to 2x2: keeps
   the position), ``embed`` (the model's own features, what the head trains on and ``embed_images``
-  returns before whitening), ``head1`` (the projection head's first layer), ``proj`` (its output). With
+  returns before whitening), ``embedding`` (what ``embed_images`` returns: whitened with the statistics the
+  training stored in the model; ``embed_white`` re-fits the whitening on all training features), ``head1`` (the projection head's first layer), ``proj`` (its output). With
   ``model.pooled_stages=2`` (the default for small images since the fifth session's screens)
   ``l3l4`` is the model's own embedding and ``gap`` its last stage's part.
 
@@ -72,7 +73,7 @@ def stride_backbone(width: float, stride: int, input_size: int = 28) -> torch.nn
 def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, torch.Tensor], list[int]]:
     """Every readout of the module docstring for the images of ``folder``, and their labels."""
     data = SSLDataset(folder)
-    out: dict[str, list[torch.Tensor]] = {k: [] for k in ("gap", "prerelu", "l3l4", "pool2", "embed", "head1", "proj")}
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in ("gap", "prerelu", "l3l4", "pool2", "embed", "embedding", "head1", "proj")}
     net = getattr(model.backbone, "model", model.backbone)  # a module passed as the backbone is wrapped
     head = getattr(model, "projection_head", None)
     with torch.no_grad():
@@ -93,6 +94,8 @@ def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, 
                 z = model.embed(x)  # the features the head trained on (the pooled last stage, or more: model.pooled_stages)
                 pooled_for_head = z
                 out["embed"].append(z)
+                if getattr(model, "has_embedding_statistics", False):  # whitened as the model stores it: embed_images
+                    out["embedding"].append(model.embedding(x))
                 for layer in [m for m in head.modules() if isinstance(m, (torch.nn.Linear, torch.nn.BatchNorm1d))][:2]:
                     z = layer(z)
                 out["head1"].append(z)
@@ -122,6 +125,10 @@ def main(argv: list[str] | None = None) -> dict:
                         help="experiment hook: also NT-Xent on the backbone's own features (SimCLR)")
     parser.add_argument("--uniformity", type=float, nargs=2, default=None, metavar=("WEIGHT", "T"),
                         help="experiment hook: also the uniformity loss of the backbone's own features (SimCLR)")
+    parser.add_argument("--decorrelation-ramp", type=float, default=None, metavar="FINAL_WEIGHT",
+                        help="experiment hook: the correlation penalty's weight rises to this over training (SimCLR)")
+    parser.add_argument("--log-det", type=float, nargs=2, default=None, metavar=("WEIGHT", "RIDGE"),
+                        help="experiment hook: also -logdet of the features' correlation matrix (SimCLR)")
     parser.add_argument("--turns-only", action="store_true", help="experiment hook: turn both views alike, predict nothing")
     parser.add_argument("--ema", type=float, nargs="+", default=[], help="experiment hook: also read out EMAs of the weights (these momenta)")
     parser.add_argument("--tag", default="")
@@ -141,6 +148,10 @@ def main(argv: list[str] | None = None) -> dict:
         hooks.add_embedding_loss(*args.embed_loss)
     if args.uniformity:
         hooks.add_embedding_loss(*args.uniformity, uniformity=True)
+    if args.decorrelation_ramp is not None:
+        hooks.ramp_decorrelation(args.decorrelation_ramp)
+    if args.log_det:
+        hooks.add_log_det(*args.log_det)
     if args.ema:
         hooks.keep_weight_average(args.ema)
     if args.dcl:

@@ -81,7 +81,7 @@ result["streamed"] = tuple(streamed)
 from easyssl import find_duplicate_images
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # the 10-step model: warned about in the test's own call
-    result["duplicates"] = find_duplicate_images(folder, checkpoint, threshold=0.5, ratio=None, mutual=True, pixel_check=False, progress_bar=False,
+    result["duplicates"] = find_duplicate_images(folder, checkpoint, threshold=0.1, ratio=None, mutual=True, pixel_check=False, progress_bar=False,
                                                  num_workers=0, batch_size=5)
 torch.save(result, os.path.join(out, f"rank{rank}.pt"))
 '''
@@ -174,10 +174,12 @@ def test_find_duplicate_images_under_torchrun_matches_one_process(torchrun):
 
     checkpoint = torchrun["ranks"][0]["checkpoint"]
     with pytest.warns(UserWarning, match="left out of the search for duplicates: circle/broken.png"):
-        single = find_duplicate_images(torchrun["folder"], checkpoint, threshold=0.5, ratio=None, mutual=True, pixel_check=False,
+        single = find_duplicate_images(torchrun["folder"], checkpoint, threshold=0.1, ratio=None, mutual=True, pixel_check=False,
                                        progress_bar=False, num_workers=0, batch_size=5)
-    # Mutual nearest neighbours above 0.5: some pairs, from both processes' shards (the embeddings alone decide: the
-    # pixel check, run the same on every process after the gather, would keep none of these look-alikes).
+    # Mutual nearest neighbours above 0.1: some pairs, from both processes' shards (the embeddings alone decide: the
+    # pixel check, run the same on every process after the gather, would keep none of these look-alikes). The model
+    # trained a few steps in batches of 4, and its whitening is fitted on 40 images, fewer than its 96 features (so
+    # shrunk hard): its nearest neighbours are at cosine 0.13-0.17.
     assert single
     assert torchrun["ranks"][0]["duplicates"] == torchrun["ranks"][1]["duplicates"] == single
 
