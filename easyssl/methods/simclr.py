@@ -47,8 +47,10 @@ class SimCLR(SSLModel):
             output: each feature centred and scaled by running statistics of the training batches, so no direction
             dominates the cosine similarities for its scale alone. With the decorrelation above, the model's own
             features are then close to white without a fitted whitening (see
-            ``easyssl.defaults.default_feature_norm``: on for small images). ``export_backbone`` exports the backbone
-            without it. False (the paper's SimCLR): the features as the backbone gives them.
+            ``easyssl.defaults.default_feature_norm``: on for small images). Its running statistics are those of the
+            training views until :func:`easyssl.calibrate_embeddings` (run at the end of training) refits them to the
+            images as they are embedded (``easyssl.train.whitening.refit_feature_norm``). ``export_backbone`` exports
+            the backbone without it. False (the paper's SimCLR): the features as the backbone gives them.
 
     Example (a plain PyTorch loop)::
 
