@@ -313,7 +313,7 @@ def default_feature_norm(input_size: int) -> bool:
     session the pass that fits the whitening also refits the BatchNorm's statistics (gathered on the 20 px training
     views) to the training images as they are embedded (``easyssl.train.whitening.refit_feature_norm``): before
     whitening, 10 minutes, that morning's runs: tuning 0.864 / 0.883, fresh 0.856 / 0.878 and 0.860 / 0.887 (two
-    runs), holdout 0.848 / 0.880, benchmark 0.869 / 0.887 (41.8-50.5 epochs). Measured on CPUs only (the rule applies on GPUs too); not measured
-    on photos.
+    runs), holdout 0.848 / 0.880, benchmark 0.869 / 0.887 (41.8-50.5 epochs). Measured on CPUs only (the rule
+    applies on GPUs too); not measured on photos.
     """
     return input_size <= SMALL_INPUT_MAX_SIZE

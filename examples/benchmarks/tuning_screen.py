@@ -15,8 +15,9 @@ from Fashion-MNIST's *training* set only, never the test set), then reports weig
 * other readouts of the same model, to see where the information is: ``l3l4`` (the last two
   stages, pooled and concatenated), ``pool2`` (the last feature map pooled to 2x2: keeps
   the position), ``embed`` (the model's own features, what the head trains on and ``embed_images``
-  returns before whitening), ``embedding`` (what ``embed_images`` returns: whitened with the statistics the
-  training stored in the model; ``embed_white`` re-fits the whitening on all training features), ``head1`` (the projection head's first layer), ``proj`` (its output). With
+  returns before whitening), ``embedding`` (what ``embed_images`` returns: whitened with the statistics
+  the training stored in the model; ``embed_white`` re-fits the whitening on all training features),
+  ``head1`` (the projection head's first layer), ``proj`` (its output). With
   ``model.pooled_stages=2`` (the default for small images since the fifth session's screens)
   ``l3l4`` is the model's own embedding and ``gap`` its last stage's part.
 
@@ -125,10 +126,6 @@ def main(argv: list[str] | None = None) -> dict:
                         help="experiment hook: also NT-Xent on the backbone's own features (SimCLR)")
     parser.add_argument("--uniformity", type=float, nargs=2, default=None, metavar=("WEIGHT", "T"),
                         help="experiment hook: also the uniformity loss of the backbone's own features (SimCLR)")
-    parser.add_argument("--decorrelation-ramp", type=float, default=None, metavar="FINAL_WEIGHT",
-                        help="experiment hook: the correlation penalty's weight rises to this over training (SimCLR)")
-    parser.add_argument("--log-det", type=float, nargs=2, default=None, metavar=("WEIGHT", "RIDGE"),
-                        help="experiment hook: also -logdet of the features' correlation matrix (SimCLR)")
     parser.add_argument("--turns-only", action="store_true", help="experiment hook: turn both views alike, predict nothing")
     parser.add_argument("--ema", type=float, nargs="+", default=[], help="experiment hook: also read out EMAs of the weights (these momenta)")
     parser.add_argument("--tag", default="")
@@ -148,10 +145,6 @@ def main(argv: list[str] | None = None) -> dict:
         hooks.add_embedding_loss(*args.embed_loss)
     if args.uniformity:
         hooks.add_embedding_loss(*args.uniformity, uniformity=True)
-    if args.decorrelation_ramp is not None:
-        hooks.ramp_decorrelation(args.decorrelation_ramp)
-    if args.log_det:
-        hooks.add_log_det(*args.log_det)
     if args.ema:
         hooks.keep_weight_average(args.ema)
     if args.dcl:
