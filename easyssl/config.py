@@ -21,6 +21,7 @@ import easyssl.defaults as defaults
 from easyssl.data.images import max_image_pixels
 from easyssl.methods import Method, get_method
 from easyssl.nn.backbones import SMALL_INPUT_MAX_SIZE
+from easyssl.nn.embedding_views import check_embedding_views
 from easyssl.runtime import distributed
 from easyssl.runtime.checkpoint import CheckpointError
 from easyssl.runtime.suggest import config_key_hint
@@ -80,7 +81,8 @@ def default_config(method: str = "simclr") -> dict[str, Any]:
         "checkpoint_dir": None,
         "resume": False,
         "seed": 1,
-        "model": {"backbone": AUTO, "width": AUTO, "small_input": None, "pooled_stages": AUTO, "weights": None, "weights_prefix": AUTO, **spec.model_defaults, **ruled},
+        "model": {"backbone": AUTO, "width": AUTO, "small_input": None, "pooled_stages": AUTO, "weights": None, "weights_prefix": AUTO, **spec.model_defaults, **ruled,
+                  "embedding_views": AUTO},
         "criterion": dict(spec.criterion_defaults),
         "optimizer": copy.deepcopy(FIXED_SECTIONS["optimizer"]),
         "collate": {"input_size": AUTO, "train_crop_size": AUTO, "normalize": IMAGENET_NORMALIZE, **spec.collate_defaults,
@@ -148,7 +150,7 @@ def check_saved_config(config: Any, path: str | os.PathLike) -> None:
 
 #: Model keys added after checkpoints were first written, and the value a model saved without one was built with.
 SAVED_MODEL_FALLBACKS: dict[str, Any] = {"pooled_stages": 1, "rotation_weight": 0.0, "decorrelation_weight": 0.0,
-                                             "feature_norm": False}
+                                             "feature_norm": False, "embedding_views": [[1.0, False]]}
 
 
 def complete_saved_model(config: dict[str, Any]) -> dict[str, Any]:
@@ -228,6 +230,10 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
         model["rotation_weight"] = defaults.default_rotation_weight(input_size)
     if model.get("feature_norm") == AUTO:  # SimCLR's BatchNorm on the features for small images (see the rule)
         model["feature_norm"] = defaults.default_feature_norm(input_size)
+    if model["embedding_views"] == AUTO:  # the image alone, or averaged with its mirror and enlarged views for small images
+        model["embedding_views"] = defaults.default_embedding_views(input_size, model["backbone"])
+    else:
+        model["embedding_views"] = [list(view) for view in check_embedding_views(model["embedding_views"])]
     if model["pooled_stages"] == AUTO:  # the last stage alone, or the last two for small images (see the rule)
         model["pooled_stages"] = defaults.default_pooled_stages(input_size, device, model["backbone"], model["width"])
     if "train_crop_size" not in collate:  # a resumed run's config, saved before the key: its views were at the input size

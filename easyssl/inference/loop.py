@@ -24,7 +24,7 @@ def iter_embeddings(
 ) -> Iterator[tuple[np.ndarray, list[int], list[str]]]:
     """Yield ``(embeddings, labels, filenames)`` batch by batch (float32 ``(B, D)``), holding one batch at a time.
 
-    Embeddings are ``model.embed`` features whitened with the model's embedding statistics
+    Embeddings are ``model.embed_views`` features (``model.embed`` for a model without test-time views) whitened with the model's embedding statistics
     (:meth:`~easyssl.nn.SSLModel.whiten`); ``whiten=False`` gives the raw features. The
     images go to ``device`` in the channels-last memory format when ``channels_last`` is set
     (the model's weights are not converted), under the autocast of ``precision``.
@@ -35,6 +35,7 @@ def iter_embeddings(
     was_training = model.training
     model.eval()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    embed = getattr(model, "embed_views", model.embed)  # averaged over the model's test-time views (SSLModel)
     try:
         for batch in make_bar(dataloader, desc="embedding", enabled=progress_bar):  # no \r bars in logs, no widget without ipywidgets
             if is_empty_batch(batch):
@@ -43,7 +44,7 @@ def iter_embeddings(
             with torch.inference_mode():
                 images = images.to(device, non_blocking=True, memory_format=fmt)
                 with autocast(device, precision):
-                    features = model.embed(images)
+                    features = embed(images)
                 if whiten and hasattr(model, "whiten"):
                     features = model.whiten(features)
                 array = features.float().cpu().numpy()

@@ -84,6 +84,7 @@ def embed_with_views(
     was_training = model.training
     model.eval()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    embed = getattr(model, "embed_views", model.embed)  # averaged over the model's test-time views (SSLModel)
     whole: list[np.ndarray] = []
     parts: list[np.ndarray] = []
     labels: list[int] = []
@@ -98,7 +99,7 @@ def embed_with_views(
                 outputs = []
                 for view in itertools.chain([images], (crop_views(images, [v]) for v in views)):  # one view in memory at a time
                     with autocast(device, precision):
-                        features = model.embed(view.contiguous(memory_format=fmt))
+                        features = embed(view.contiguous(memory_format=fmt))
                     if whiten and hasattr(model, "whiten"):
                         features = model.whiten(features)
                     outputs.append(features.float().cpu().numpy())

@@ -41,7 +41,7 @@ from __future__ import annotations
 from typing import Any
 
 from easyssl.methods import barlowtwins, byol, dino, mae, moco, mocov3, nnclr, simclr, simsiam, swav, vicreg
-from easyssl.methods.base import BACKBONE_KEYS, WEIGHTS_KEYS, Method
+from easyssl.methods.base import BACKBONE_KEYS, EMBEDDING_KEYS, WEIGHTS_KEYS, Method
 from easyssl.nn.backbones import backbone as build_backbone
 from easyssl.nn.base import SSLModel
 from easyssl.nn.weights import load_backbone_weights
@@ -95,11 +95,15 @@ def build_model(method: str | Method, model_config: dict[str, Any], input_size: 
     config = {**spec.model_defaults, **model_config}
     backbone_kwargs = {k: config.pop(k) for k in BACKBONE_KEYS if k in config}
     weights, prefix = (config.pop(k, None) for k in WEIGHTS_KEYS)
+    views = config.pop(EMBEDDING_KEYS[0], None)
     name = backbone_kwargs.pop("backbone", "resnet-18")
     net = build_backbone(name, input_size=input_size, **backbone_kwargs)
     if weights and load_weights:
         logger.info("backbone weights: %s", load_backbone_weights(net, weights, prefix or "auto"))
-    return spec.model(net, **config)
+    model = spec.model(net, **config)
+    if views is not None and views != "auto":  # "auto" before the config is resolved: the image alone
+        model.embedding_views = views
+    return model
 
 
-__all__ = ["BACKBONE_KEYS", "WEIGHTS_KEYS", "METHODS", "Method", "available_methods", "build_model", "get_method", "register_method"]
+__all__ = ["BACKBONE_KEYS", "EMBEDDING_KEYS", "WEIGHTS_KEYS", "METHODS", "Method", "available_methods", "build_model", "get_method", "register_method"]

@@ -14,6 +14,9 @@ BACKBONE_KEYS = ("backbone", "width", "small_input", "pooled_stages")
 #: Model-config keys of the weights a new run starts from (``model={"weights": "file.pth"}``, see
 #: :mod:`easyssl.nn.weights`): read when training starts, never when a checkpoint is loaded or resumed.
 WEIGHTS_KEYS = ("weights", "weights_prefix")
+#: Model-config keys of how the trained model embeds, common to every method: ``embedding_views``, the test-time
+#: views its embeddings average (:mod:`easyssl.nn.embedding_views`), set on the model after it is built.
+EMBEDDING_KEYS = ("embedding_views",)
 
 
 @dataclass(frozen=True)

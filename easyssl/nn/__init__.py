@@ -23,6 +23,7 @@ from easyssl.nn.backbones import (
     register_vit_backbones,
 )
 from easyssl.nn.base import SSLModel, TrainingProgress
+from easyssl.nn.embedding_views import IMAGE_ONLY, check_embedding_views, embedding_view, views_cost
 from easyssl.nn.features import feature_dim, pool_features
 from easyssl.nn.mlp import ProjectionHead, layer_dims, mlp_blocks
 from easyssl.nn.momentum import (
@@ -52,6 +53,10 @@ from easyssl.nn.support_set import NNMemoryBankModule
 from easyssl.nn.vit import ViT, is_vit, sincos_position_embedding, small_patch_size
 
 __all__ = [
+    "IMAGE_ONLY",
+    "check_embedding_views",
+    "embedding_view",
+    "views_cost",
     "activate_requires_grad",
     "available_backbones",
     "BACKBONES",

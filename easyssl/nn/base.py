@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
+from easyssl.nn.embedding_views import IMAGE_ONLY, check_embedding_views, embedding_view
 from easyssl.nn.features import dry_forward
 
 
@@ -67,7 +68,9 @@ class SSLModel(nn.Module):
       encoder updates);
     * :meth:`embed` ``(images) -> (B, D)``: the backbone features the embeddings are made of.
 
-    Embeddings (what :func:`easyssl.embed_images` returns) are ``whiten(embed(x))``: the
+    Embeddings (what :func:`easyssl.embed_images` returns) are ``whiten(embed_views(x))``: the backbone features
+    averaged over the model's :attr:`embedding_views` (the image alone unless set; see
+    :mod:`easyssl.nn.embedding_views`), then
     features centred and whitened (decorrelated, every direction scaled to unit variance)
     with statistics of the training images, set at the end of training by
     :func:`easyssl.calibrate_embeddings`. A backbone ends in a ReLU, so its raw features sit
@@ -85,6 +88,17 @@ class SSLModel(nn.Module):
         # Statistics of the training images' features; empty until calibrated.
         self.register_buffer("embedding_mean", torch.zeros(0))
         self.register_buffer("embedding_whitening", torch.zeros(0, 0))
+        self._embedding_views = IMAGE_ONLY
+
+    @property
+    def embedding_views(self) -> tuple[tuple[float, bool], ...]:
+        """The ``(scale, mirrored)`` views :meth:`embed_views` averages (:mod:`easyssl.nn.embedding_views`). After
+        changing them, run :func:`easyssl.calibrate_embeddings` again: the whitening is fitted to the averaged features."""
+        return self._embedding_views
+
+    @embedding_views.setter
+    def embedding_views(self, views: Any) -> None:
+        self._embedding_views = check_embedding_views(views)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features ``(B, num_features)`` of an image batch (what training uses; see :meth:`embedding`)."""
@@ -125,9 +139,20 @@ class SSLModel(nn.Module):
         with torch.autocast(features.device.type, enabled=False):  # float32 even inside an autocast region
             return (features - self.embedding_mean) @ self.embedding_whitening
 
+    def embed_views(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`embed` averaged over :attr:`embedding_views` (float32 when there are several): the features
+        embeddings are made of. One view of the image as it is: ``embed(x)`` itself."""
+        if self._embedding_views == IMAGE_ONLY:
+            return self.embed(x)
+        total = None
+        for scale, mirrored in self._embedding_views:
+            features = self.embed(embedding_view(x, scale, mirrored)).float()
+            total = features if total is None else total + features
+        return total / len(self._embedding_views)
+
     def embedding(self, x: torch.Tensor) -> torch.Tensor:
-        """The embeddings of an image batch, as :func:`easyssl.embed_images` computes them: ``whiten(embed(x))``."""
-        return self.whiten(self.embed(x))
+        """The embeddings of an image batch, as :func:`easyssl.embed_images` computes them: ``whiten(embed_views(x))``."""
+        return self.whiten(self.embed_views(x))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # type: ignore[override]
         # The statistics' size is only known once calibrated: take the saved one (or none, for

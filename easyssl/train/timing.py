@@ -40,6 +40,8 @@ class BudgetPlan:
     Args:
         budget: The trainer's budget (started, see :meth:`~easyssl.runtime.budget.TimeBudget.begin`).
         calibration_images: Images the calibration pass embeds after training (0: none).
+        views_cost: The cost of one image's embedding in forward passes of the image alone: more with the model's
+            test-time views (:func:`easyssl.nn.views_cost` of ``model.embedding_views``: 4.6 for small images).
 
     Example:
         >>> plan = BudgetPlan(budget, calibration_images=10_000)
@@ -48,9 +50,10 @@ class BudgetPlan:
         False
     """
 
-    def __init__(self, budget: TimeBudget, calibration_images: int = 0) -> None:
+    def __init__(self, budget: TimeBudget, calibration_images: int = 0, views_cost: float = 1.0) -> None:
         self.budget = budget
         self.calibration_images = int(calibration_images)
+        self.views_cost = float(views_cost)
         self.images = 0
         self.seconds = 0.0
         self.step_seconds = 0.0
@@ -109,7 +112,7 @@ class BudgetPlan:
         if not images or not self.images or not self.seconds:
             return 0.0
         per_image = self.image_seconds or self.seconds / self.images
-        seconds = images * EMBED_COST * per_image
+        seconds = images * EMBED_COST * self.views_cost * per_image
         return min(seconds, MAX_CALIBRATION_SHARE * self.budget.seconds) if self.budget.seconds else seconds
 
     def update(self) -> None:

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from easyssl.data.collate import is_empty_batch
 from easyssl.inference.loop import embed_with
-from easyssl.nn import SSLModel, TrainingProgress
+from easyssl.nn import IMAGE_ONLY, SSLModel, TrainingProgress, views_cost
 from easyssl.runtime import distributed
 from easyssl.runtime.budget import TimeBudget
 from easyssl.runtime.checkpoint import LAST_CHECKPOINT, load_checkpoint, save_checkpoint
@@ -232,7 +232,8 @@ class SelfSupervisedEmbedding:
         self.progress.max_steps = min(planned) if planned else steps_per_epoch * 10**6
         self.progress.max_epochs = max_epochs or math.ceil(self.progress.max_steps / steps_per_epoch)
         self.budget.begin(started_at, already=self.elapsed)  # the wall clock from the call's start (see easyssl.train.timing)
-        self.plan = BudgetPlan(self.budget, calibration_size(self.calibration_loader))
+        views = getattr(self.model, "embedding_views", IMAGE_ONLY)  # the pass embeds the model's test-time views
+        self.plan = BudgetPlan(self.budget, calibration_size(self.calibration_loader), views_cost(views))
         self.plan.seed_from_history(self.history)
         self.progress.max_time = self.budget.seconds
         self.progress.elapsed = self.elapsed

@@ -46,8 +46,10 @@ def main(argv: list[str] | None = None) -> dict:
     rows = {}
     rows["easyssl"] = run_ours(train_dir, test_dir, epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size,
                                backbone=args.backbone, width=args.width, precision=args.precision,
-                               # equal work: the peer's views (at the input size, crops from 8%), not easyssl's small-image rules
-                               extra={"collate": {"train_crop_size": args.input_size, "min_scale": 0.08}})
+                               # equal work: the peer's views (at the input size, crops from 8%), not easyssl's small-image rules,
+                               # and one forward pass per embedded image (no test-time views)
+                               extra={"collate": {"train_crop_size": args.input_size, "min_scale": 0.08},
+                                      "model": {"embedding_views": [[1.0, False]]}})
     print("easyssl:", json.dumps({k: v for k, v in rows["easyssl"].items() if k != "config"}, default=str), flush=True)
     if args.peer:
         rows["lightly"] = run_peer(train_dir, test_dir, epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size,

@@ -14,8 +14,8 @@ from Fashion-MNIST's *training* set only, never the test set), then reports weig
   pooled: signed features) with the same variants;
 * other readouts of the same model, to see where the information is: ``l3l4`` (the last two
   stages, pooled and concatenated), ``pool2`` (the last feature map pooled to 2x2: keeps
-  the position), ``embed`` (the model's own features, what the head trains on and ``embed_images``
-  returns before whitening), ``embedding`` (what ``embed_images`` returns: whitened with the statistics
+  the position), ``embed`` (the model's own features as ``embed_images``
+  returns them before whitening: averaged over the model's test-time views, ``model.embedding_views``), ``embedding`` (what ``embed_images`` returns: whitened with the statistics
   the training stored in the model; ``embed_white`` re-fits the whitening on all training features),
   ``head1`` (the projection head's first layer), ``proj`` (its output). With
   ``model.pooled_stages=2`` (the default for small images since the fifth session's screens)
@@ -94,7 +94,7 @@ def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, 
             if head is not None:
                 z = model.embed(x)  # the features the head trained on (the pooled last stage, or more: model.pooled_stages)
                 pooled_for_head = z
-                out["embed"].append(z)
+                out["embed"].append(model.embed_views(x) if hasattr(model, "embed_views") else z)  # over the test-time views
                 if getattr(model, "has_embedding_statistics", False):  # whitened as the model stores it: embed_images
                     out["embedding"].append(model.embedding(x))
                 for layer in [m for m in head.modules() if isinstance(m, (torch.nn.Linear, torch.nn.BatchNorm1d))][:2]:
