@@ -24,7 +24,8 @@ def iter_embeddings(
 ) -> Iterator[tuple[np.ndarray, list[int], list[str]]]:
     """Yield ``(embeddings, labels, filenames)`` batch by batch (float32 ``(B, D)``), holding one batch at a time.
 
-    Embeddings are ``model.embed_views`` features (``model.embed`` for a model without test-time views) whitened with the model's embedding statistics
+    Embeddings are ``model.embed_views`` features (averaged over the model's test-time views; ``model.embed`` for a
+    model without them) whitened with the model's embedding statistics
     (:meth:`~easyssl.nn.SSLModel.whiten`); ``whiten=False`` gives the raw features. The
     images go to ``device`` in the channels-last memory format when ``channels_last`` is set
     (the model's weights are not converted), under the autocast of ``precision``.
