@@ -333,7 +333,7 @@ def default_embedding_views(input_size: int, backbone: object = "resnet-18") -> 
     Small images' views were trained at 20 px crops of the 28 px images (:func:`default_train_crop_size`) and
     mirrored at random, so what one 28 px view's features still say of its exact scale and side is noise to a
     nearest-neighbour search. Averaged over four views it cancels in part; the embedding costs 4.6 times the
-    forward passes (about 10 s more for the whitening pass over 10,000 images in a 10-minute CPU run; small
+    forward passes (about 12 s more for the whitening pass over 10,000 images in a 10-minute CPU run; small
     images embed fast). Measured as a readout of the eighth session's 10-minute models (Fashion-MNIST, SimCLR
     and the other small-image rules; kNN top-1 k=200 / k=20 after a whitening fitted to the averaged features of the
     model's 10,000 training images), on 10,000 other images of the official training set per model (chosen on the
