@@ -332,20 +332,20 @@ def default_embedding_views(input_size: int, backbone: object = "resnet-18") -> 
 
     Small images' views were trained at 20 px crops of the 28 px images (:func:`default_train_crop_size`) and
     mirrored at random, so what one 28 px view's features still say of its exact scale and side is noise to a
-    nearest-neighbour search. Averaged over four views it cancels in part; the embedding costs 4.6 times the
-    forward passes (about 12 s more for the whitening pass over 10,000 images in a 10-minute CPU run; small
-    images embed fast). Measured as a readout of the eighth session's 10-minute models (Fashion-MNIST, SimCLR
-    and the other small-image rules; kNN top-1 k=200 / k=20 after a whitening fitted to the averaged features of the
-    model's 10,000 training images), on 10,000 other images of the official training set per model (chosen on the
-    tuning model and the fresh split's two, then checked on the holdout model): tuning 0.900 / 0.906 with the four
-    views against 0.895 / 0.899 for the image alone, fresh 0.896 / 0.899 and 0.895 / 0.900 against 0.892 / 0.898 and
-    0.890 / 0.894, holdout 0.900 / 0.9015 against 0.897 / 0.899. Lost or tied (same models, k=200): the mirror alone
+    nearest-neighbour search. Averaged over four views it cancels in part; the embedding costs 4.6 times the forward
+    passes (about 12 s more for the whitening pass over 10,000 images in a 10-minute CPU run; small images embed
+    fast). Measured as a readout of the eighth session's 10-minute models (Fashion-MNIST, SimCLR and the other
+    small-image rules; kNN top-1 k=200 / k=20 after a whitening fitted to the averaged features of the model's
+    10,000 training images), on 10,000 other images of the official training set per model (chosen on the tuning
+    model and the fresh split's two, then checked on the holdout model): tuning 0.900 / 0.906 with the four views
+    against 0.895 / 0.899 for the image alone, fresh 0.896 / 0.899 and 0.895 / 0.900 against 0.892 / 0.898 and 0.890
+    / 0.894, holdout 0.900 / 0.9015 against 0.897 / 0.899. Lost or tied (same models, k=200): the mirror alone
     (0.898, 0.894, 0.895), the 32 px view alone with its mirror (0.897, 0.894, 0.895), the image and the 32 px view
     (0.897, 0.894, 0.892), three views without the enlarged mirror (0.900, 0.8965, 0.894: as four at k=200, up to
-    0.1 lower at k=20). The 2,000-image test sets of the same splits gave the same order, or ties, with more noise (0.9055 /
-    0.910 / 0.906 / 0.8975 against 0.9055 / 0.893 / 0.894 / 0.8975; the mirror alone, or four one-pixel shifts, no better).
-    The features before whitening gained nothing at k=200 (-0.3 to 0.0, with the BatchNorm refitted to one view). Photos keep one view (not measured;
-    their embedding costs more).
+    0.1 lower at k=20). The 2,000-image test sets of the same splits gave the same order, or ties, with more noise
+    (0.9055 / 0.910 / 0.906 / 0.8975 against 0.9055 / 0.893 / 0.894 / 0.8975; the mirror alone, or four one-pixel
+    shifts, no better). The features before whitening gained nothing at k=200 (-0.3 to 0.0, with the BatchNorm
+    refitted to one view). Photos keep one view (not measured; their embedding costs more).
     """
     small = input_size <= SMALL_INPUT_MAX_SIZE and isinstance(backbone, str) and backbone.startswith("resnet")
     views = SMALL_IMAGE_EMBEDDING_VIEWS if small else ((1.0, False),)

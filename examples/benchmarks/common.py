@@ -164,6 +164,16 @@ def whitened_knn(train: Any, train_labels: Any, test: Any, test_labels: Any, ks:
     return {f"knn_top1_k{k}_whitened": knn_accuracy(train_w, train_labels, test_w, test_labels, k=k) for k in ks}
 
 
+def report(result: dict[str, Any], json_path: str | None) -> dict[str, Any]:
+    """Print ``result`` as one JSON line, and append that line to ``json_path`` when given (the screens' ``--json``)."""
+    line = json.dumps(result)
+    print(line)
+    if json_path:
+        with open(json_path, "a") as handle:
+            handle.write(line + "\n")
+    return result
+
+
 def print_table(rows: dict[str, dict[str, Any]], keys: list[str]) -> None:
     """Print figures side by side, with the ratio ours/peer when both are there."""
     names = list(rows)

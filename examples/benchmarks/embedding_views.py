@@ -20,7 +20,6 @@ holdout on 10,000+ (10,000 each), so offsets 40,000 (tuning, holdout) and 50,000
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -30,9 +29,10 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from common import report, whitened_knn  # noqa: E402
 from fashion_mnist_data import TRAINING_SET_SPLITS, build_folder, load_split  # noqa: E402
 
-from easyssl import SSLDataset, fit_whitening, knn_accuracy, load_model  # noqa: E402
+from easyssl import SSLDataset, knn_accuracy, load_model  # noqa: E402
 from easyssl.config import eval_transform  # noqa: E402
 from easyssl.nn import embedding_view  # noqa: E402
 
@@ -77,15 +77,11 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"checkpoint": args.checkpoint, "split": args.split, "offset": args.offset}
     for names in SETS:
         tr, te = np.mean([train[n] for n in names], 0), np.mean([test[n] for n in names], 0)
-        mean, whitening = fit_whitening(tr)
-        white_tr, white_te = (tr - mean) @ whitening, (te - mean) @ whitening
-        result["+".join(names)] = {f"{kind}_k{k}": round(knn_accuracy(a, train_labels, b, test_labels, k=k), 4)
-                                   for kind, a, b in (("features", tr, te), ("whitened", white_tr, white_te)) for k in (200, 20)}
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "a") as handle:
-            handle.write(json.dumps(result) + "\n")
-    return result
+        figures = {f"features_k{k}": round(knn_accuracy(tr, train_labels, te, test_labels, k=k), 4) for k in (200, 20)}
+        whitened = whitened_knn(tr, train_labels, te, test_labels)  # the whitening refitted to the averaged features
+        figures.update({f"whitened_k{k}": round(whitened[f"knn_top1_k{k}_whitened"], 4) for k in (200, 20)})
+        result["+".join(names)] = figures
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,6 @@ small images). Readout-only probes of a saved checkpoint (``--checkpoint``) need
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -56,7 +55,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import screen_hooks as hooks  # noqa: E402
-from common import parse_overrides  # noqa: E402
+from common import parse_overrides, report  # noqa: E402
 from fashion_mnist_data import TRAINING_SET_SPLITS, build_folder  # noqa: E402
 
 from easyssl import SSLDataset, fit_whitening, knn_accuracy, load_model, train_embedding_model  # noqa: E402
@@ -180,11 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
                 result[f"{name}_centred_k{k}"] = round(knn_accuracy(tr - centre, train_labels, te - centre, test_labels, k=k), 4)
                 result[f"{name}_std_k{k}"] = round(knn_accuracy((tr - centre) / scale, train_labels, (te - centre) / scale, test_labels, k=k), 4)
             result[f"{name}_white_k{k}"] = round(knn_accuracy((tr - mean) @ whitening, train_labels, (te - mean) @ whitening, test_labels, k=k), 4)
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "a") as handle:
-            handle.write(json.dumps(result) + "\n")
-    return result
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -93,9 +93,10 @@ def test_the_whitening_is_fitted_to_the_averaged_features_and_a_checkpoint_keeps
 
 
 def test_the_time_budget_keeps_back_the_views_cost():
-    budget = TimeBudget(600)
-    budget.begin()
-    one, four = BudgetPlan(budget, 10_000), BudgetPlan(TimeBudget(600), 10_000, views_cost(FOUR))
+    budgets = [TimeBudget(600), TimeBudget(600)]
+    for budget in budgets:
+        budget.begin()
+    one, four = BudgetPlan(budgets[0], 10_000), BudgetPlan(budgets[1], 10_000, views_cost(FOUR))
     for plan in (one, four):
         plan.record_step(128, 0.3)
         plan.record_step(128, 0.3)
