@@ -49,14 +49,16 @@ sys.path.insert(0, HERE)
 
 #: Sizes of the full run and of ``--smoke`` (a CPU, about a minute).
 FULL = {"photos": 10_000, "train_images": 4096, "side": (260, 520), "input": 224, "backbone": "resnet-50", "width": 1.0,
-        "batch": 128, "epochs": (2, 10), "small_images": 10_000, "small_size": 32, "small_time": 30, "fmnist_time": 60}
+        "batch": 128, "epochs": (2, 10), "small_images": 10_000, "small_size": 32, "small_time": 30, "fmnist_time": 60,
+        "profile_batches": [256, 1024]}
 SMOKE = {"photos": 64, "train_images": 48, "side": (64, 128), "input": 32, "backbone": "resnet-18", "width": 0.125,
-         "batch": 16, "epochs": (1, 2), "small_images": 256, "small_size": 32, "small_time": 8, "fmnist_time": 8}
+         "batch": 16, "epochs": (1, 2), "small_images": 256, "small_size": 32, "small_time": 8, "fmnist_time": 8,
+         "profile_batches": [16, 64]}
 #: Seconds each stage may take (full run); smoke runs get a fixed 180 s each.
 TIMEOUTS = {"embed_easyssl": 90, "embed_easyssl_pil": 60, "embed_peer": 60, "train_easyssl": 100, "train_peer": 150,
-            "small_easyssl": 60, "fashion_mnist": 100}
+            "small_easyssl": 60, "small_profile": 120, "fashion_mnist": 100}
 #: The whole run's limit: stages that would start past it are skipped (the JSON says so).
-TOTAL_SECONDS = 450
+TOTAL_SECONDS = 480
 
 
 # ------------------------------------------------------------------ the photo set
@@ -219,7 +221,8 @@ def stage_train_easyssl(a: dict) -> dict:
     images = sum(h["images"] for h in history)
     steady = [h["images_per_second"] for h in history[1:]]
     return {"epochs": a["epochs"], "images": images, "seconds": seconds, "images_per_second": images / seconds,
-            "steady_epoch_images_per_second": max(steady) if steady else None, "peak_gpu_gib": _gpu_memory()}
+            "steady_epoch_images_per_second": max(steady) if steady else None, "peak_gpu_gib": _gpu_memory(),
+            "epoch_seconds": [round(h["seconds"], 2) for h in history], "outside_epochs_seconds": seconds - sum(h["seconds"] for h in history)}
 
 
 def stage_train_peer(a: dict) -> dict:
@@ -277,12 +280,87 @@ def stage_small_easyssl(a: dict) -> dict:
             "whole_call_images_per_second": sum(h["images"] for h in history) / wall}
 
 
+def stage_small_profile(a: dict) -> dict:
+    """Where a small-image step's time goes, at each batch size of ``a["batches"]``: the loader alone, the
+    loader plus the batched views, whole training epochs, and a profiler table of one run of steps."""
+    import torch
+
+    import easyssl
+    from easyssl.runtime.device import autocast
+
+    gpu = torch.cuda.is_available()
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+    result: dict[str, Any] = {}
+    for batch in a["batches"]:
+        row: dict[str, Any] = {}
+        run = easyssl.build_training(a["small"], checkpoint_dir=tempfile.mkdtemp(dir=a["work"]), model={"backbone": "resnet-18", "width": 1.0},
+                                     loader={"batch_size": batch}, trainer={"max_epochs": a["epochs"], "progress_bar": False})
+        trainer = run.trainer
+        for label in ("loader_first_pass", "loader_cached"):
+            start, count = time.perf_counter(), 0
+            for images, _, _ in trainer.dataloader:
+                count += len(images)
+            row[label + "_images_per_second"] = count / (time.perf_counter() - start)
+        start, count = time.perf_counter(), 0
+        for loaded in trainer.dataloader:
+            count += trainer.views(loaded)[0].shape[0]
+        sync()
+        row["loader_and_views_images_per_second"] = count / (time.perf_counter() - start)
+        begin = time.perf_counter()
+        trainer.train_embedding(max_epochs=a["epochs"], checkpoint_dir=tempfile.mkdtemp(dir=a["work"]), progress_bar=False)
+        row["train_call_seconds"] = time.perf_counter() - begin
+        row["epoch_images_per_second"] = [round(h["images_per_second"]) for h in trainer.history]
+        # A profiler table of 20 steps (after 5 warm-up steps), and the device's own time per step.
+        model, optimizer = trainer.model, trainer.optimizer
+        batches: list = []
+        while len(batches) < 25:
+            batches += [loaded for _, loaded in zip(range(25 - len(batches)), trainer.dataloader)]
+
+        def step(loaded):
+            views = trainer.views(loaded)
+            with autocast(trainer.device, trainer.precision):
+                loss = trainer.step_module(views, trainer.progress)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            model.on_after_step(trainer.progress)
+
+        for loaded in batches[:5]:
+            step(loaded)
+        sync()
+        activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if gpu else [])
+        start = time.perf_counter()
+        with torch.profiler.profile(activities=activities) as prof:
+            for loaded in batches[5:]:
+                step(loaded)
+            sync()
+        row["profiled_step_ms"] = (time.perf_counter() - start) * 1000 / len(batches[5:])
+        events = prof.key_averages()
+        row["cpu_table"] = events.table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=60)
+        if gpu:
+            row["cuda_table"] = events.table(sort_by="self_cuda_time_total" if hasattr(events[0], "self_cuda_time_total") else "self_device_time_total",
+                                             row_limit=15, max_name_column_width=60)
+            row["kernel_launches_per_step"] = sum(e.count for e in events if e.key in ("cudaLaunchKernel", "cudaLaunchKernelExC")) / len(batches[5:])
+            start = time.perf_counter()
+            for loaded in batches[5:]:
+                step(loaded)
+            sync()
+            row["step_ms"] = (time.perf_counter() - start) * 1000 / len(batches[5:])
+        row["peak_gpu_gib"] = _gpu_memory()
+        result[str(batch)] = row
+        del run, trainer, model, optimizer, batches
+        if gpu:
+            torch.cuda.empty_cache()
+    return result
+
+
 def stage_fashion_mnist(a: dict) -> dict:
     """kNN top-1 on the Fashion-MNIST folder within ``max_time``, and the budget's overrun."""
     from common import run_ours
 
-    result = run_ours(a["fm_train"], a["fm_test"], max_time=a["max_time"], raw_features=False)
+    result = run_ours(a["fm_train"], a["fm_test"], max_time=a["max_time"], batch_size=a.get("batch_size", "auto"))
     result["overrun_seconds"] = result["train_seconds"] - a["max_time"]
+    result["batch_size"] = result["config"]["loader"]["batch_size"]
     return {k: v for k, v in result.items() if k not in ("config", "checkpoint")}
 
 
@@ -300,6 +378,7 @@ def run_stage(name: str, args: dict, timeout: float, env: dict | None = None) ->
         return {"error": f"timed out after {timeout:.0f} s"}
     result = json.load(open(out)) if done.returncode == 0 and os.path.exists(out) else {"error": (done.stderr or done.stdout)[-1500:]}
     result["stage_seconds"] = time.perf_counter() - start
+    result["log_tail"] = (done.stderr or "")[-2000:]
     return result
 
 
@@ -320,6 +399,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--stage-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.stage:  # a child: run one stage and write its result
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(relativeCreated)8.0f ms %(name)s: %(message)s")
         result = STAGES[args.stage](json.loads(args.stage_args))
         with open(args.stage_out, "w") as handle:
             json.dump(result, handle)
@@ -363,8 +445,11 @@ def main(argv: list[str] | None = None) -> dict:
         if peer:
             plan.append((f"train_peer_{epochs}ep", "train_peer", {**base, "epochs": epochs}, {}))
     plan.append(("small_easyssl", "small_easyssl", {**base, "max_time": sizes["small_time"]}, {}))
+    plan.append(("small_profile", "small_profile", {**base, "batches": sizes["profile_batches"], "epochs": 3}, {}))
     if fm_train:
-        plan.append(("fashion_mnist", "fashion_mnist", {**base, "fm_train": fm_train, "fm_test": fm_test, "max_time": sizes["fmnist_time"]}, {}))
+        fm_args = {**base, "fm_train": fm_train, "fm_test": fm_test, "max_time": sizes["fmnist_time"]}
+        plan.append(("fashion_mnist", "fashion_mnist", fm_args, {}))
+        plan.append(("fashion_mnist_batch1024", "fashion_mnist", {**fm_args, "batch_size": sizes["profile_batches"][-1]}, {}))
     only = set(args.only.split(",")) if args.only else None
     results: dict[str, Any] = {
         "machine": machine(), "torch": torch.__version__, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -383,6 +468,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"[{time.perf_counter() - began:6.1f} s] {label} ...", flush=True)
         results["stages"][label] = run_stage(stage, stage_args, min(timeout, max(30.0, left)) if not args.smoke else timeout, env)
         print(f"          {json.dumps(results['stages'][label])[:400]}", flush=True)
+        if args.json:  # after every stage, so a run cut short keeps what it measured
+            with open(args.json, "w") as handle:
+                json.dump(results, handle, indent=1)
     stages = results["stages"]
     results["ratios"] = {  # easyssl / peer, images/s (the issue's targets: embed >= 3, train 10 epochs >= 3, 2 epochs >= 2)
         name: _ratio(stages.get(ours, {}), stages.get(theirs, {}))
