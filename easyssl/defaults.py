@@ -188,9 +188,24 @@ def default_backbone(input_size: int, device: torch.device) -> tuple[str, float]
     return "resnet-18", 1.0
 
 
+#: Training batch for small images (up to 64 px) on a CUDA GPU; see :func:`default_batch_size`.
+CUDA_SMALL_IMAGE_BATCH_SIZE = 1024
+
+
 def default_batch_size(device: torch.device, input_size: int, num_images: int) -> int:
-    """256 on a GPU, CUDA or Apple (128 above 160 px), 128 on a CPU; never more than half the images, at least 2."""
-    if device.type in GPU_TYPES:
+    """1024 for small images (up to 64 px) on a CUDA GPU, else 256 on a GPU, CUDA or Apple (128 above 160 px),
+    128 on a CPU; never more than half the images, at least 2.
+
+    Small images on a CUDA GPU: a step's cost there is the host's, not the card's. A SimCLR step of the
+    small-image defaults (views, ResNet-18, rotation prediction, decorrelation, optimiser) runs about 3,500
+    operations, 13-20 ms of host time whatever the batch (measured on this project's CPU machine at a batch of
+    4), while a batch of 256 views at 28 px is a few milliseconds of an H100-class card's work: at 256 the
+    issue-11 H200 run trained at 8,754 images/s with the card mostly idle. Four times the batch is four times
+    the images per step for the same host time.
+    """
+    if device.type == "cuda" and input_size <= SMALL_INPUT_MAX_SIZE:
+        size = CUDA_SMALL_IMAGE_BATCH_SIZE
+    elif device.type in GPU_TYPES:
         size = 256 if input_size <= 160 else 128
     else:
         size = 128
@@ -245,15 +260,38 @@ def default_embed_workers(device: torch.device) -> int:
     return cpu_count() // 4
 
 
+#: Fewest CPU cores at which JPEG folders are embedded with PIL in loader workers rather than decoded on the GPU.
+PIL_DECODE_MIN_CORES = 8
+
+
+def default_device_decode(device: torch.device) -> bool:
+    """Whether ``embed_images`` decodes a folder's JPEGs on the GPU (nvJPEG) rather than with PIL in loader workers:
+    on a CUDA device with fewer than ``PIL_DECODE_MIN_CORES`` cores.
+
+    Measured on one H200 with 16 cores (issue 11, 2026-11-27; 10,000 JPEG photos of 260-520 px, ResNet-50 at
+    224 px, the whole ``embed_images`` call): 1,221 images/s decoding on the GPU, 1,415 with PIL in 15 workers.
+    nvJPEG's batched decoder leaves the entropy decoding to one CPU thread, so on many cores the workers win;
+    a core decodes and resizes about 340 such photos a second (2.9 ms each, measured on this project's CPU
+    machine), so below about 8 cores one thread feeding nvJPEG is the faster path. That crossover is estimated
+    from those two rates, not measured on a machine with few cores.
+    """
+    return device.type == "cuda" and cpu_count() < PIL_DECODE_MIN_CORES
+
+
 def default_learning_rate(base_lr: float, batch_size: int) -> float:
     """The linear scaling rule (Goyal et al., 2017): ``base_lr * batch_size / 256``."""
     return base_lr * batch_size / 256
 
 
 def default_embed_batch_size(device: torch.device) -> int:
-    """Images per forward pass when embedding: 512 on a GPU, 256 on a CPU (no gradients are kept, so
-    twice the training batch fits, and larger batches no longer speed up a CPU)."""
-    return 512 if device.type in GPU_TYPES else 256
+    """Images per forward pass when embedding: 256, on a GPU and on a CPU.
+
+    Larger batches no longer speed up a CPU. On a GPU a loader worker prepares a whole batch before the model
+    sees it: at about 3 ms per photo, a batch of 512 is 1.5 s of one worker's time, and 10,000 photos are 20
+    such batches for 15 workers, two rounds where 1.3 would do. 256 halves both the wait for the first batch
+    and the idle tail, and a ResNet-50 still fills an H100-class card at 256 images of 224 px.
+    """
+    return 256
 
 
 #: Weight of the penalty on the correlations of SimCLR's features for small images; see :func:`default_decorrelation_weight`.

@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from easyssl.data.encoded import EncodedCollate, EncodedImageDataset, is_encoded
+from easyssl.defaults import default_device_decode
 
 
 def device_decode_available(device: torch.device) -> bool:
@@ -179,7 +180,8 @@ def _ahead(batches: Iterator, depth: int, device: torch.device) -> Iterator:
 
 def use_device_decode(dataset: Any, device: torch.device, decode: str = "auto") -> bool:
     """Whether to embed ``dataset`` with :class:`DeviceDecodedLoader`: ``decode="device"`` always (where possible),
-    ``"pil"`` never, ``"auto"`` for a folder of images (not videos, not a wrapped dataset) on a CUDA device.
+    ``"pil"`` never, ``"auto"`` for a folder of images (not videos, not a wrapped dataset) on a CUDA device with few
+    CPU cores (:func:`easyssl.defaults.default_device_decode`: on many cores, PIL in loader workers is faster).
 
     ``EASYSSL_DECODE=pil`` or ``=device`` in the environment overrides ``"auto"`` (to compare the two paths).
     """
@@ -190,4 +192,4 @@ def use_device_decode(dataset: Any, device: torch.device, decode: str = "auto") 
     is_folder = bool(getattr(dataset, "input_dir", "")) and not hasattr(dataset, "videos") and hasattr(dataset, "load_or_none")
     if decode == "pil" or not is_folder or not device_decode_available(device):
         return False
-    return decode == "device" or device.type == "cuda"
+    return decode == "device" or default_device_decode(device)

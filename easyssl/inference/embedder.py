@@ -16,6 +16,7 @@ from easyssl.data.collate import MultiViewCollate
 from easyssl.inference.device_decode import DeviceDecodedLoader, use_device_decode
 from easyssl.inference.loop import embed_with, iter_embeddings
 from easyssl.inference.model import model_from_state
+from easyssl.inference.pixel_loader import PixelLoader, uses_pixel_loader
 from easyssl.runtime import distributed
 from easyssl.runtime.checkpoint import load_checkpoint
 from easyssl.runtime.device import resolve_device, resolve_precision
@@ -61,7 +62,7 @@ class Embedder:
         self.channels_last = self.device.type in ("cuda", "cpu") if channels_last is None else bool(channels_last)
         self.batch_size = int(batch_size or defaults.default_embed_batch_size(self.device))
         self.num_workers = safe_num_workers(defaults.default_embed_workers(self.device) if num_workers is None else int(num_workers))
-        #: ``"auto"``: JPEG folders are decoded on a CUDA device (:mod:`~easyssl.inference.device_decode`); ``"pil"``: never.
+        #: ``"auto"``: JPEG folders are decoded on a CUDA device with few cores (:mod:`~easyssl.inference.device_decode`); ``"pil"``: never.
         self.decode = "auto"
         #: The training config of a model loaded by :meth:`from_checkpoint` (None otherwise).
         self.config: dict[str, Any] | None = None
@@ -99,6 +100,8 @@ class Embedder:
         sampler = distributed.shard_range(len(dataset)) if distributed.is_distributed() else None  # type: ignore[arg-type]
         if use_device_decode(dataset, self.device, self.decode):  # JPEGs decoded on the GPU (see device_decode)
             return DeviceDecodedLoader(dataset, self.transform, self.device, self.batch_size, self.num_workers, sampler)  # type: ignore[return-value]
+        if uses_pixel_loader(dataset, self.transform, self.device):  # uint8 from the workers, normalised on the GPU
+            return PixelLoader(dataset, self.transform, self.device, self.batch_size, self.num_workers, sampler)  # type: ignore[return-value]
         return DataLoader(
             dataset, batch_size=self.batch_size, shuffle=False, sampler=sampler, num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda", collate_fn=MultiViewCollate(),

@@ -147,9 +147,10 @@ def refit_feature_norm(norm: torch.nn.BatchNorm1d, total: torch.Tensor, products
     refit depends on the images only, so calibrating again on the same images changes nothing.
     """
     total, products = total.double(), products.double()
+    running_mean, running_var = norm.running_mean.to(total.device, torch.float64), norm.running_var.to(total.device, torch.float64)
     mean = total / count
     variance = ((products.diagonal() - count * mean * mean) / (count - 1)).clamp_min(0)
-    old_scale = (norm.running_var.double() + norm.eps).sqrt()
+    old_scale = (running_var + norm.eps).sqrt()  # the sums are on the CPU, the norm on the training device
     new_var = variance * old_scale**2  # the features behind the norm: old_scale * out + running_mean
     new_var = new_var.clamp_min(MIN_REFIT_VARIANCE * new_var.mean())
     scale = old_scale / (new_var + norm.eps).sqrt()  # new output = scale * (old output - mean)
@@ -157,8 +158,8 @@ def refit_feature_norm(norm: torch.nn.BatchNorm1d, total: torch.Tensor, products
     scaled_total = scale * total
     products = scale[:, None] * products * scale[None, :] + torch.outer(scaled_total, shift) + torch.outer(shift, scaled_total) \
         + count * torch.outer(shift, shift)
-    norm.running_mean.copy_((norm.running_mean.double() + mean * old_scale).to(norm.running_mean.dtype))
-    norm.running_var.copy_(new_var.to(norm.running_var.dtype))
+    norm.running_mean.copy_(running_mean + mean * old_scale)  # copy_ casts and moves to the buffer's device and dtype
+    norm.running_var.copy_(new_var)
     return scaled_total + count * shift, products
 
 

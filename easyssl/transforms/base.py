@@ -68,13 +68,27 @@ class EvalTransform:
         if input_size < 1:
             raise ValueError(f"input_size must be a positive number of pixels, got {input_size}")
         self.input_size = int(input_size)
-        self.transform = v2.Compose(
-            [v2.ToImage(), v2.Resize(self.input_size, antialias=True), v2.CenterCrop(self.input_size)]
-            + to_tensor_transforms(normalize)[1:]
-        )
+        #: The image resized and cropped, still ``uint8`` for a PIL image (:meth:`pixels`).
+        self.resize_crop = v2.Compose([v2.ToImage(), v2.Resize(self.input_size, antialias=True), v2.CenterCrop(self.input_size)])
+        #: Pixels to normalised floats, for one image or a batch, on any device (:meth:`finish`).
+        self.to_float = v2.Compose(to_tensor_transforms(normalize)[1:])
+        self.transform = v2.Compose([self.resize_crop, self.to_float])
 
     def __call__(self, image: Any) -> torch.Tensor:
         return self.transform(image)
+
+    def pixels(self, image: Any) -> torch.Tensor:
+        """The first half of the transform: ``(3, S, S)`` resized and centre-cropped, ``uint8`` for a PIL image.
+
+        A loader that ships these (a quarter of the bytes of floats) and calls :meth:`finish` on the batch where
+        the model runs gets exactly ``self(image)``: ``finish(torch.stack([pixels(a), pixels(b)]))`` equals
+        ``torch.stack([self(a), self(b)])``.
+        """
+        return self.resize_crop(image)
+
+    def finish(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The second half: ``uint8`` pixels, of one image or a ``(B, 3, S, S)`` batch, to normalised float32."""
+        return self.to_float(pixels)
 
     def __repr__(self) -> str:
         return f"EvalTransform(input_size={self.input_size}, transform={self.transform})"

@@ -50,13 +50,13 @@ sys.path.insert(0, HERE)
 #: Sizes of the full run and of ``--smoke`` (a CPU, about a minute).
 FULL = {"photos": 10_000, "train_images": 4096, "side": (260, 520), "input": 224, "backbone": "resnet-50", "width": 1.0,
         "batch": 128, "epochs": (2, 10), "small_images": 10_000, "small_size": 32, "small_time": 30, "fmnist_time": 60,
-        "profile_batches": [256, 1024]}
+        "profile_batches": [256, 1024], "sqrt_lr": 1.0}
 SMOKE = {"photos": 64, "train_images": 48, "side": (64, 128), "input": 32, "backbone": "resnet-18", "width": 0.125,
          "batch": 16, "epochs": (1, 2), "small_images": 256, "small_size": 32, "small_time": 8, "fmnist_time": 8,
-         "profile_batches": [16, 64]}
+         "profile_batches": [16, 64], "sqrt_lr": 0.25}
 #: Seconds each stage may take (full run); smoke runs get a fixed 180 s each.
 TIMEOUTS = {"embed_easyssl": 90, "embed_easyssl_pil": 60, "embed_peer": 60, "train_easyssl": 100, "train_peer": 150,
-            "small_easyssl": 60, "small_profile": 120, "fashion_mnist": 100}
+            "small_easyssl": 60, "small_profile": 120, "fashion_mnist": 120}
 #: The whole run's limit: stages that would start past it are skipped (the JSON says so).
 TOTAL_SECONDS = 480
 
@@ -358,8 +358,15 @@ def stage_fashion_mnist(a: dict) -> dict:
     """kNN top-1 on the Fashion-MNIST folder within ``max_time``, and the budget's overrun."""
     from common import run_ours
 
-    result = run_ours(a["fm_train"], a["fm_test"], max_time=a["max_time"], batch_size=a.get("batch_size", "auto"))
+    import easyssl
+
+    result = run_ours(a["fm_train"], a["fm_test"], max_time=a["max_time"], batch_size=a.get("batch_size", "auto"), extra=a.get("extra"),
+                      progress_bar=True)  # one line per epoch in a log: where a run that overran was
     result["overrun_seconds"] = result["train_seconds"] - a["max_time"]
+    history = easyssl.load_checkpoint(result["checkpoint"])["history"]
+    result["steady_images_per_second"] = max(h["images_per_second"] for h in history[1:]) if len(history) > 1 else None
+    result["epoch_seconds"] = [round(h["seconds"], 2) for h in history[:3]]
+    result["lr"] = result["config"]["optimizer"].get("lr")
     result["batch_size"] = result["config"]["loader"]["batch_size"]
     return {k: v for k, v in result.items() if k not in ("config", "checkpoint")}
 
@@ -372,10 +379,13 @@ def run_stage(name: str, args: dict, timeout: float, env: dict | None = None) ->
     out = tempfile.mktemp(suffix=".json", dir=args["work"])
     command = [sys.executable, os.path.abspath(__file__), "--stage", name, "--stage-args", json.dumps(args), "--stage-out", out]
     start = time.perf_counter()
+    args = {**args, "timeout": timeout}
+    command = [sys.executable, os.path.abspath(__file__), "--stage", name, "--stage-args", json.dumps(args), "--stage-out", out]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
+    except subprocess.TimeoutExpired as expired:  # the child dumped its threads' stacks a few seconds before
+        tail = expired.stderr.decode(errors="replace") if isinstance(expired.stderr, bytes) else (expired.stderr or "")
+        return {"error": f"timed out after {timeout:.0f} s", "log_tail": tail[-4000:]}
     result = json.load(open(out)) if done.returncode == 0 and os.path.exists(out) else {"error": (done.stderr or done.stdout)[-1500:]}
     result["stage_seconds"] = time.perf_counter() - start
     result["log_tail"] = (done.stderr or "")[-2000:]
@@ -393,7 +403,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check the script end to end on a CPU (about a minute)")
     parser.add_argument("--photos", action="append", default=[], help="a folder of extra source photos (repeatable)")
     parser.add_argument("--work", default="bench_data/gpu", help="where the photo sets are built (reused)")
-    parser.add_argument("--only", help="comma-separated stage names to run (default: all)")
+    parser.add_argument("--only", help="comma-separated stage names to run, in that order (default: all)")
+    parser.add_argument("--total", type=float, default=TOTAL_SECONDS, help="seconds for the whole run: later stages are skipped")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--stage-args", help=argparse.SUPPRESS)
     parser.add_argument("--stage-out", help=argparse.SUPPRESS)
@@ -401,7 +412,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.stage:  # a child: run one stage and write its result
         import logging
 
+        import faulthandler
+
         logging.basicConfig(level=logging.INFO, format="%(relativeCreated)8.0f ms %(name)s: %(message)s")
+        stage_args = json.loads(args.stage_args)
+        if stage_args.get("timeout"):  # where a stage hangs: every thread's stack, just before the parent kills it
+            faulthandler.dump_traceback_later(max(1.0, stage_args["timeout"] - 4), exit=False)
         result = STAGES[args.stage](json.loads(args.stage_args))
         with open(args.stage_out, "w") as handle:
             json.dump(result, handle)
@@ -435,9 +451,8 @@ def main(argv: list[str] | None = None) -> dict:
     base = {"work": work, "photos": photos["dir"], "train": train, "small": small, "backbone": sizes["backbone"], "width": sizes["width"],
             "input": sizes["input"], "batch": sizes["batch"]}
     plan: list[tuple[str, str, dict, dict]] = [("embed_easyssl", "embed_easyssl", base, {}),
-                                               ("embed_easyssl_pil", "embed_easyssl", base, {"EASYSSL_DECODE": "pil"})]
-    if args.smoke:  # the device-decode code on the CPU (its fallback), to check it end to end
-        plan.append(("embed_easyssl_device_decode_on_cpu", "embed_easyssl", base, {"EASYSSL_DECODE": "device"}))
+                                               ("embed_easyssl_pil", "embed_easyssl", base, {"EASYSSL_DECODE": "pil"}),
+                                               ("embed_easyssl_device_decode", "embed_easyssl", base, {"EASYSSL_DECODE": "device"})]
     if peer:
         plan.append(("embed_peer", "embed_peer", base, {}))
     for epochs in sizes["epochs"]:
@@ -449,8 +464,11 @@ def main(argv: list[str] | None = None) -> dict:
     if fm_train:
         fm_args = {**base, "fm_train": fm_train, "fm_test": fm_test, "max_time": sizes["fmnist_time"]}
         plan.append(("fashion_mnist", "fashion_mnist", fm_args, {}))
-        plan.append(("fashion_mnist_batch1024", "fashion_mnist", {**fm_args, "batch_size": sizes["profile_batches"][-1]}, {}))
-    only = set(args.only.split(",")) if args.only else None
+        plan.append(("fashion_mnist_lr_sqrt", "fashion_mnist", {**fm_args, "extra": {"optimizer": {"lr": sizes["sqrt_lr"]}}}, {}))
+        plan.append(("fashion_mnist_batch256", "fashion_mnist", {**fm_args, "batch_size": sizes["profile_batches"][0]}, {}))
+    only = args.only.split(",") if args.only else None
+    if only:  # run in the order given
+        plan.sort(key=lambda item: only.index(item[0]) if item[0] in only else len(only))
     results: dict[str, Any] = {
         "machine": machine(), "torch": torch.__version__, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "smoke": args.smoke, "photos": {k: v for k, v in photos.items() if k != "dir"}, "sizes": sizes,
@@ -458,12 +476,12 @@ def main(argv: list[str] | None = None) -> dict:
         "fashion_mnist": fm_train or "not found: apt-get install dataset-fashion-mnist, or carry bench_data/fashion_mnist", "stages": {},
     }
     for label, stage, stage_args, env in plan:
-        if only and label not in only and stage not in only:
+        if only and label not in only:
             continue
         timeout = 180 if args.smoke else TIMEOUTS[stage]
-        left = TOTAL_SECONDS - (time.perf_counter() - began)
+        left = args.total - (time.perf_counter() - began)
         if not args.smoke and left < min(timeout, 30):
-            results["stages"][label] = {"error": f"skipped: {left:.0f} s left of the {TOTAL_SECONDS} s run"}
+            results["stages"][label] = {"error": f"skipped: {left:.0f} s left of the {args.total:.0f} s run"}
             continue
         print(f"[{time.perf_counter() - began:6.1f} s] {label} ...", flush=True)
         results["stages"][label] = run_stage(stage, stage_args, min(timeout, max(30.0, left)) if not args.smoke else timeout, env)
