@@ -6,8 +6,9 @@ any folder given with ``--photos`` (or ``bench_data/photos``, an ignored folder 
 machine without network); synthetic images only when none of these is found (the JSON says so). Then
 runs each stage in its own subprocess with its own timeout and writes every figure to JSON:
 
-* ``embed``: embedding images/s at 224 px, ResNet-50, all 10,000 photos (easyssl: JPEGs decoded on the GPU;
-  also with ``EASYSSL_DECODE=pil``, the CPU path; the peer: ``LightlyDataset`` + torchvision transforms +
+* ``embed``: embedding images/s at 224 px, ResNet-50, all 10,000 photos, the whole ``embed_images`` call (easyssl
+  as it chooses: on 8 or more cores PIL in the workers, uint8 pixels normalised on the GPU; also with
+  ``EASYSSL_DECODE=device``, JPEGs decoded on the GPU; the peer: ``LightlyDataset`` + torchvision transforms +
   ``DataLoader`` on every core, torchvision's ``resnet50`` in bf16).
 * ``train``: training images/s over the whole call, 2 and 10 epochs, 224 px, ResNet-50, batch 128, on 4,096
   of the photos (the issue's setting). The peer as its docs train on photos: ``LightlyDataset`` +
@@ -18,8 +19,14 @@ runs each stage in its own subprocess with its own timeout and writes every figu
 * ``fashion_mnist``: on the Fashion-MNIST folder (``bench_data/fashion_mnist``, see fashion_mnist_data.py;
   skipped when absent) with ``max_time=60``: kNN top-1 (k=200, k=20), wall time and overrun.
 
-    python examples/benchmarks/gpu.py --peer --json gpu.json     # on a GPU: under 8 minutes
+Optional stages, run only when ``--only`` names them (in the order named): ``small_profile`` (where a
+small-image step's time goes at batch 256 and 1024: loader, views, epochs, a profiler table) and the variants
+of ``FASHION_MNIST_VARIANTS`` (``fashion_mnist_pooled2``...), about 75 s each, to tune the GPU's small-image
+recipe. Results of the H200 runs: ``results/gpu_h200_2026-11-27_run1.json`` and ``_run2.json``.
+
+    python examples/benchmarks/gpu.py --peer --json gpu.json     # on a GPU: about 6.5 minutes
     python examples/benchmarks/gpu.py --smoke --peer              # tiny sizes on a CPU (a minute on a quiet machine)
+    python examples/benchmarks/gpu.py --only fashion_mnist,fashion_mnist_pooled2,fashion_mnist_crop20 --total 280
 
 On a lent GPU machine without network (this project's device tool), with the peer's wheel in the ignored
 folder ``.whl`` (``pip download --no-deps lightly==1.6.0 -d .whl``; it needs no other missing package for
@@ -50,15 +57,28 @@ sys.path.insert(0, HERE)
 #: Sizes of the full run and of ``--smoke`` (a CPU, about a minute).
 FULL = {"photos": 10_000, "train_images": 4096, "side": (260, 520), "input": 224, "backbone": "resnet-50", "width": 1.0,
         "batch": 128, "epochs": (2, 10), "small_images": 10_000, "small_size": 32, "small_time": 30, "fmnist_time": 60,
-        "profile_batches": [256, 1024], "sqrt_lr": 1.0}
+        "profile_batches": [256, 1024]}
 SMOKE = {"photos": 64, "train_images": 48, "side": (64, 128), "input": 32, "backbone": "resnet-18", "width": 0.125,
          "batch": 16, "epochs": (1, 2), "small_images": 256, "small_size": 32, "small_time": 8, "fmnist_time": 8,
-         "profile_batches": [16, 64], "sqrt_lr": 0.25}
+         "profile_batches": [16, 64]}
 #: Seconds each stage may take (full run); smoke runs get a fixed 180 s each.
 TIMEOUTS = {"embed_easyssl": 90, "embed_easyssl_pil": 60, "embed_peer": 60, "train_easyssl": 100, "train_peer": 150,
             "small_easyssl": 60, "small_profile": 120, "fashion_mnist": 120}
 #: The whole run's limit: stages that would start past it are skipped (the JSON says so).
 TOTAL_SECONDS = 480
+#: Stages that run only when ``--only`` names them: the profile, and variants of the small-image GPU recipe
+#: against the defaults on Fashion-MNIST (``fashion_mnist_<name>``), to tune that recipe on a GPU. The CPU's
+#: small-image rules that the GPU does not take yet (5/7 views, two pooled stages) are among them.
+OPTIONAL_STAGES = ("small_profile",)
+FASHION_MNIST_VARIANTS: dict[str, dict] = {
+    "batch256": {"loader": {"batch_size": 256}},
+    "lr_linear": {"optimizer": {"lr": 2.0}},
+    "pooled2": {"model": {"pooled_stages": 2}},
+    "crop20": {"collate": {"train_crop_size": 20}},
+    "pooled2_crop20": {"model": {"pooled_stages": 2}, "collate": {"train_crop_size": 20}},
+    "width_half": {"model": {"width": 0.5}},
+    "one_view": {"model": {"embedding_views": [[1.0, False]]}},
+}
 
 
 # ------------------------------------------------------------------ the photo set
@@ -464,8 +484,11 @@ def main(argv: list[str] | None = None) -> dict:
     if fm_train:
         fm_args = {**base, "fm_train": fm_train, "fm_test": fm_test, "max_time": sizes["fmnist_time"]}
         plan.append(("fashion_mnist", "fashion_mnist", fm_args, {}))
-        plan.append(("fashion_mnist_lr_sqrt", "fashion_mnist", {**fm_args, "extra": {"optimizer": {"lr": sizes["sqrt_lr"]}}}, {}))
-        plan.append(("fashion_mnist_batch256", "fashion_mnist", {**fm_args, "batch_size": sizes["profile_batches"][0]}, {}))
+        for name, overrides in FASHION_MNIST_VARIANTS.items():
+            batch = overrides.get("loader", {}).get("batch_size")
+            extra = {k: v for k, v in overrides.items() if k != "loader"}
+            plan.append((f"fashion_mnist_{name}", "fashion_mnist",
+                         {**fm_args, "extra": extra, **({"batch_size": batch if not args.smoke else 16} if batch else {})}, {}))
     only = args.only.split(",") if args.only else None
     if only:  # run in the order given
         plan.sort(key=lambda item: only.index(item[0]) if item[0] in only else len(only))
@@ -476,7 +499,7 @@ def main(argv: list[str] | None = None) -> dict:
         "fashion_mnist": fm_train or "not found: apt-get install dataset-fashion-mnist, or carry bench_data/fashion_mnist", "stages": {},
     }
     for label, stage, stage_args, env in plan:
-        if only and label not in only:
+        if (only and label not in only) or (not only and (stage in OPTIONAL_STAGES or label.startswith("fashion_mnist_"))):
             continue
         timeout = 180 if args.smoke else TIMEOUTS[stage]
         left = args.total - (time.perf_counter() - began)

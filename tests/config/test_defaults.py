@@ -42,6 +42,22 @@ def test_backbone_and_batch_size_rules():
     assert defaults.default_batch_size(cpu, 32, 10_000) == 128
     assert defaults.default_batch_size(gpu, 224, 10_000) == 128 and defaults.default_batch_size(gpu, 96, 10_000) == 256
     assert defaults.default_batch_size(cpu, 32, 40) == 20  # at most half the images
+    # small images on CUDA: 1024 (the host's per-step cost, not the card, bounds a step at 256), not on Apple GPUs
+    assert defaults.default_batch_size(gpu, 28, 10_000) == 1024 and defaults.default_batch_size(gpu, 64, 10_000) == 1024
+    assert defaults.default_batch_size(gpu, 28, 1_000) == 500 and defaults.default_batch_size(torch.device("mps"), 28, 10_000) == 256
+
+
+def test_learning_rate_scales_linearly_up_to_256_then_with_the_square_root():
+    assert defaults.default_learning_rate(0.5, 128) == 0.25 and defaults.default_learning_rate(0.5, 256) == 0.5
+    assert defaults.default_learning_rate(0.5, 1024) == 1.0 and defaults.default_learning_rate(0.5, 4096) == 2.0
+    import numpy as np
+
+    from easyssl import build_training
+    from easyssl.data import SSLDataset
+
+    images = SSLDataset.from_torch_dataset([(np.full((28, 28, 3), i * 20, np.uint8), 0) for i in range(8)])
+    run = build_training(dataset=images, loader={"batch_size": 1024}, trainer={"device": "cpu"}, checkpoint_dir=None)
+    assert run.config["optimizer"]["lr"] == 1.0  # SimCLR's base 0.5 at 1024 images
     assert defaults.default_input_size([500, 375]) == 224 and defaults.default_input_size([]) == 224
 
 
