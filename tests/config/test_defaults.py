@@ -38,7 +38,7 @@ def test_backbone_and_batch_size_rules():
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     assert defaults.default_backbone(32, cpu) == ("resnet-18", 0.25)
     assert defaults.default_backbone(224, cpu) == ("resnet-18", 1.0)
-    assert defaults.default_backbone(32, gpu) == ("resnet-18", 1.0)
+    assert defaults.default_backbone(32, gpu) == ("resnet-18", 0.25)  # the small-image recipe on every device
     assert defaults.default_batch_size(cpu, 32, 10_000) == 128
     assert defaults.default_batch_size(gpu, 224, 10_000) == 128 and defaults.default_batch_size(gpu, 96, 10_000) == 256
     assert defaults.default_batch_size(cpu, 32, 40) == 20  # at most half the images

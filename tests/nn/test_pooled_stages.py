@@ -36,7 +36,7 @@ def test_the_rule_and_an_explicit_value(demo_folder, tmp_path):
     assert defaults.default_pooled_stages(28, cpu, "resnet-18") == 2  # the measured case
     assert defaults.default_pooled_stages(128, cpu, "resnet-18") == 1  # photos keep torchvision's features
     assert defaults.default_pooled_stages(28, cpu, "vit-tiny") == 1
-    assert defaults.default_pooled_stages(28, torch.device("cuda"), "resnet-18") == 1  # measured on CPUs only
+    assert defaults.default_pooled_stages(28, torch.device("cuda"), "resnet-18") == 2  # the small-image recipe on every device
     assert defaults.default_pooled_stages(28, cpu, "resnet-18", width=1.0) == 1  # exports to torchvision as it embeds
     options = {"trainer": {"device": "cpu"}, "loader": {"num_workers": 0}}
     run = build_training(demo_folder, checkpoint_dir=tmp_path / "a", **options)  # 32 px images
