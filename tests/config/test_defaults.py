@@ -47,6 +47,16 @@ def test_backbone_and_batch_size_rules():
     assert defaults.default_batch_size(gpu, 28, 1_000) == 500 and defaults.default_batch_size(torch.device("mps"), 28, 10_000) == 256
 
 
+def test_training_on_cuda_decodes_with_every_spare_core_up_to_16(monkeypatch):
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(defaults, "cpu_count", lambda: 16)
+    assert defaults.default_num_workers(cuda, 4096, 224, cached=True) == 15  # the H200's first epoch was decode-bound at 8
+    monkeypatch.setattr(defaults, "cpu_count", lambda: 64)
+    assert defaults.default_num_workers(cuda, 4096, 224) == 16
+    monkeypatch.setattr(defaults, "cpu_count", lambda: 4)
+    assert defaults.default_num_workers(cuda, 4096, 224) == 3
+
+
 def test_learning_rate_scales_linearly_up_to_256_then_with_the_square_root():
     assert defaults.default_learning_rate(0.5, 128) == 0.25 and defaults.default_learning_rate(0.5, 256) == 0.5
     assert defaults.default_learning_rate(0.5, 1024) == 1.0 and defaults.default_learning_rate(0.5, 4096) == 2.0

@@ -92,7 +92,8 @@ def test_precision_on_an_apple_gpu(monkeypatch):
 
 def test_an_apple_gpu_gets_the_gpu_defaults_without_pinned_memory(monkeypatch):
     monkeypatch.setattr(defaults, "cpu_count", lambda: 10)
-    assert defaults.default_num_workers(MPS, 1000, 32, cached=True) == defaults.default_num_workers(torch.device("cuda"), 1000, 32, cached=True) == 8
+    assert defaults.default_num_workers(MPS, 1000, 32, cached=True) == 8  # at most 8: workers start by spawn on macOS
+    assert defaults.default_num_workers(torch.device("cuda"), 1000, 32, cached=True) == 9  # CUDA: every spare core, up to 16
     assert defaults.default_batch_size(MPS, 32, 10_000) == 256
     assert defaults.default_backbone(32, MPS) == ("resnet-18", 0.25) and defaults.default_backbone(96, MPS) == ("resnet-18", 1.0)
     assert defaults.default_embed_batch_size(MPS) == 256
