@@ -187,16 +187,12 @@ def default_backbone(input_size: int, device: torch.device) -> tuple[str, float]
     half-width one (383 vs 158 img/s per thread), so it sees more than twice the epochs in
     the same time. Pass ``model={"width": 1.0}`` for a model to export to torchvision.
 
-    On a CUDA GPU (since 2026-11-27) small images take the same recipe: quarter width, 5/7 views
-    (:func:`default_train_crop_size`) and two pooled stages (:func:`default_pooled_stages`). There a step is
-    bound by the host (an H200 trained the full-width model at 26,236-26,949 images/s at batch 1024 and
-    10,645 at 256, see :func:`default_batch_size`), so the narrower model costs no speed, and the recipe is
-    what carries the accuracy: at the H200 run's batch (1024) and epochs, on the Fashion-MNIST tuning split
-    (measured on the CPU machine), it gave kNN top-1 0.901 / 0.905 (k=200 / k=20) as returned in 140 epochs,
-    against 0.8745 / 0.8825 in 60 epochs for the former GPU recipe at the same quarter width (28 px views, one
-    pooled stage); the H200 with the former recipe at full width gave 0.8715 / 0.8815 in 144 epochs on the
-    benchmark split. So the width was not what held the GPU back. The new recipe's speed and accuracy on a GPU
-    are not measured yet. Apple GPUs follow (their compute, like a CPU's, favours the narrower model).
+    Since 2026-11-27 small images take this whole recipe (with 5/7 views and two pooled stages) on GPUs too. On
+    CUDA a step is bound by the host (see :func:`default_batch_size`), so the narrower model should cost no speed;
+    at an H200 run's batch (1024) and epochs, on the Fashion-MNIST tuning split (measured on the CPU machine), it
+    gave kNN top-1 0.901 / 0.905 (k=200 / k=20) as returned, against 0.8745 / 0.8825 for the former GPU recipe
+    (28 px views, one pooled stage) at the same width, which on the H200 at full width gave 0.8715 / 0.8815.
+    Not measured on a GPU yet. Apple GPUs follow (their compute, like a CPU's, favours the narrower model).
     """
     if input_size <= SMALL_INPUT_MAX_SIZE:
         return "resnet-18", 0.25
@@ -214,13 +210,9 @@ def default_batch_size(device: torch.device, input_size: int, num_images: int) -
     Small images on a CUDA GPU: a step's cost there is the host's, not the card's. A SimCLR step of the
     small-image defaults (views, ResNet-18, rotation prediction, decorrelation, optimiser) runs about 3,500
     operations, 13-20 ms of host time whatever the batch (measured on this project's CPU machine at a batch of
-    4), while a batch of 256 views at 28 px is a few milliseconds of an H100-class card's work. Measured on one
-    H200 (2026-11-27, Fashion-MNIST benchmark split, ResNet-18 width 1, ``max_time`` 60 s, one run each): 256
-    trained at 10,645 images/s in its steady epochs (50 epochs) and 1024 at 26,236-26,949 (142-144 epochs);
-    kNN top-1 as returned 0.870 / 0.872 (k=200 / k=20) at 256, 0.8715 / 0.8815 at 1024 (with the square-root
-    learning-rate rule of :func:`default_learning_rate`). Quality per minute did not rise with the epochs:
-    those runs trained the former GPU recipe (full width, 28 px views, one pooled stage); small images now
-    take the CPU's recipe on a GPU too (see :func:`default_backbone`).
+    4). One H200 (2026-11-27, Fashion-MNIST benchmark split, the former GPU recipe: ResNet-18 width 1, 28 px
+    views; ``max_time`` 60 s): 10,645 images/s in steady epochs at 256 (50 epochs), 26,236-26,949 at 1024
+    (142-144 epochs), kNN top-1 0.870 / 0.872 and 0.8715 / 0.8815 (k=200 / k=20, square-root learning rate).
     """
     if device.type == "cuda" and input_size <= SMALL_INPUT_MAX_SIZE:
         size = CUDA_SMALL_IMAGE_BATCH_SIZE
@@ -245,12 +237,9 @@ def cache_image_size(input_size: int) -> int:
 def default_num_workers(device: torch.device, num_images: int = 0, input_size: int = 224, cached: bool = False) -> int:
     """Data-loading processes.
 
-    * CUDA GPU: one per spare CPU core, at most 16. Decoding must keep up with the GPU: in the first epoch every
-      image is decoded into the cache while the model trains. On an H200 with 16 cores and 8 workers (issue 11,
-      2026-11-27; 4,096 JPEG photos, ResNet-50 at 224 px, batch 128) that epoch took 4.3-4.55 s against 2.6 s
-      for each epoch after it, out of the cache: about 8 ms per photo per worker, so the first epoch was bound by
-      decoding, and 15 workers bring it to about the model's time (their rate is estimated from that run, the
-      change is not measured on a GPU yet). Once the cache is full, a worker only copies tensors.
+    * CUDA GPU: one per spare CPU core, at most 16. The first epoch decodes every image into the cache: on an
+      H200 with 8 workers of 16 cores (4,096 photos, ResNet-50 at 224 px) it took 4.3-4.55 s against 2.6 s for
+      the next ones, bound by decoding; 15 should bring it near the model's time (estimated, not measured).
     * Apple's MPS: one per spare CPU core, at most 8. On macOS workers start by ``spawn`` (slower to start, so
       they persist across epochs).
     * CPU training with the decoded-image cache and a set that fits in it: 0. Each file is
@@ -295,12 +284,9 @@ def default_device_decode(device: torch.device) -> bool:
     """Whether ``embed_images`` decodes a folder's JPEGs on the GPU (nvJPEG) rather than with PIL in loader workers:
     on a CUDA device with fewer than ``PIL_DECODE_MIN_CORES`` cores.
 
-    Measured on one H200 with 16 cores (issue 11, 2026-11-27; 10,000 JPEG photos of 260-520 px, ResNet-50 at
-    224 px, the whole ``embed_images`` call): 1,221 images/s decoding on the GPU, 1,415 with PIL in 15 workers.
-    nvJPEG's batched decoder leaves the entropy decoding to one CPU thread, so on many cores the workers win;
-    a core decodes and resizes about 340 such photos a second (2.9 ms each, measured on this project's CPU
-    machine), so below about 8 cores one thread feeding nvJPEG is the faster path. That crossover is estimated
-    from those two rates, not measured on a machine with few cores.
+    One H200, 16 cores (issue 11, 2026-11-27; 10,000 JPEG photos, ResNet-50 at 224 px, the whole call): 1,221
+    images/s decoding on the GPU (nvJPEG leaves entropy decoding to one CPU thread), 1,415 with PIL in 15 workers.
+    A core decodes and resizes about 340 such photos a second, so the crossover near 8 cores is estimated, not measured.
     """
     return device.type == "cuda" and cpu_count() < PIL_DECODE_MIN_CORES
 
@@ -310,11 +296,9 @@ def default_learning_rate(base_lr: float, batch_size: int) -> float:
     ``base_lr * sqrt(batch_size / 256)`` above (the square-root rule, which SimCLR's paper found better for
     short training: Chen et al., 2020, appendix B.1).
 
-    Measured on one H200 (issue 11, 2026-11-27), the Fashion-MNIST benchmark split, defaults and ``max_time``
-    60 s at the CUDA small-image batch of 1024 (one run each): the square-root rule (SGD at 1.0) gave kNN
-    top-1 0.854 / 0.8695 (k=200 / k=20) before whitening against 0.832 / 0.856 with the linear rule (2.0), and
-    0.8715 / 0.8815 against 0.872 / 0.880 as returned (a tie). Up to 256 nothing changes (every measured CPU
-    default trains at 128).
+    One H200 (2026-11-27), Fashion-MNIST benchmark split, ``max_time`` 60 s at the CUDA small-image batch of
+    1024: SGD at 1.0 (square root) gave 0.854 / 0.8695 kNN top-1 (k=200 / k=20) before whitening against
+    0.832 / 0.856 at 2.0 (linear), and a tie as returned. Up to 256 (every CPU default) nothing changes.
     """
     if batch_size <= 256:
         return base_lr * batch_size / 256
@@ -324,10 +308,9 @@ def default_learning_rate(base_lr: float, batch_size: int) -> float:
 def default_embed_batch_size(device: torch.device) -> int:
     """Images per forward pass when embedding: 256, on a GPU and on a CPU.
 
-    Larger batches no longer speed up a CPU. On a GPU a loader worker prepares a whole batch before the model
-    sees it: at about 3 ms per photo, a batch of 512 is 1.5 s of one worker's time, and 10,000 photos are 20
-    such batches for 15 workers, two rounds where 1.3 would do. 256 halves both the wait for the first batch
-    and the idle tail, and a ResNet-50 still fills an H100-class card at 256 images of 224 px.
+    Larger batches no longer speed up a CPU. On a GPU one loader worker prepares a whole batch (512 photos: 1.5 s
+    at 3 ms each; 10,000 photos, 15 workers: two rounds where 1.3 would do): 256 halves the first wait and the idle
+    tail, and still fills an H100-class card with a ResNet-50 at 224 px.
     """
     return 256
 
