@@ -12,10 +12,12 @@ those of the CPU path.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from easyssl.data.collate import MultiViewCollate
 
 
 class PixelDataset(Dataset):
@@ -39,13 +41,6 @@ class PixelDataset(Dataset):
         return (None if image is None else self.transform.pixels(image)), target, self.dataset.filenames[index]
 
 
-def collate_pixels(batch: Sequence[tuple[torch.Tensor | None, int, str]]) -> tuple[torch.Tensor | None, torch.Tensor, list[str]]:
-    """Stack the readable items of a batch; ``(None, targets, [])`` when none is."""
-    kept = [item for item in batch if item[0] is not None]
-    images = torch.stack([item[0] for item in kept]) if kept else None  # type: ignore[misc]
-    return images, torch.tensor([int(item[1]) for item in kept], dtype=torch.long), [item[2] for item in kept]
-
-
 class PixelLoader:
     """An iterable of ``(images on device, targets, filenames)`` batches: ``uint8`` pixels from loader workers,
     pinned, copied to ``device`` without blocking and normalised there.
@@ -67,7 +62,7 @@ class PixelLoader:
         self.device = torch.device(device)
         self.loader = DataLoader(
             PixelDataset(dataset, transform), batch_size=batch_size, shuffle=False, sampler=sampler, num_workers=num_workers,
-            collate_fn=collate_pixels, pin_memory=self.device.type == "cuda",
+            collate_fn=MultiViewCollate(), pin_memory=self.device.type == "cuda",
             prefetch_factor=4 if num_workers > 0 else None,  # batches are small (uint8): keep every worker busy
         )
 

@@ -24,7 +24,7 @@ small-image step's time goes at batch 256 and 1024: loader, views, epochs, a pro
 of ``FASHION_MNIST_VARIANTS`` (``fashion_mnist_former_gpu_recipe``...), about 75 s each, to tune the GPU's small-image
 recipe. Results of the H200 runs: ``results/gpu_h200_2026-11-27_run1.json`` and ``_run2.json``.
 
-    python examples/benchmarks/gpu.py --peer --json gpu.json     # on a GPU: about 6.5 minutes
+    python examples/benchmarks/gpu.py --peer --json gpu.json     # on a GPU: about 6.5 minutes (from its stages' times)
     python examples/benchmarks/gpu.py --smoke --peer              # tiny sizes on a CPU (a minute on a quiet machine)
     python examples/benchmarks/gpu.py --only fashion_mnist,fashion_mnist_former_gpu_recipe,fashion_mnist_width1 --total 280
 
@@ -62,7 +62,7 @@ SMOKE = {"photos": 64, "train_images": 48, "side": (64, 128), "input": 32, "back
          "batch": 16, "epochs": (1, 2), "small_images": 256, "small_size": 32, "small_time": 8, "fmnist_time": 8,
          "profile_batches": [16, 64]}
 #: Seconds each stage may take (full run); smoke runs get a fixed 180 s each.
-TIMEOUTS = {"embed_easyssl": 90, "embed_easyssl_pil": 60, "embed_peer": 60, "train_easyssl": 100, "train_peer": 150,
+TIMEOUTS = {"embed_easyssl": 90, "embed_peer": 60, "train_easyssl": 100, "train_peer": 150,
             "small_easyssl": 60, "small_profile": 120, "fashion_mnist": 120}
 #: The whole run's limit: stages that would start past it are skipped (the JSON says so).
 TOTAL_SECONDS = 480
@@ -401,9 +401,8 @@ STAGES = {name[len("stage_"):]: fn for name, fn in globals().items() if name.sta
 def run_stage(name: str, args: dict, timeout: float, env: dict | None = None) -> dict:
     """Run stage ``name`` in a child process with ``timeout`` seconds; its result, or why there is none."""
     out = tempfile.mktemp(suffix=".json", dir=args["work"])
-    command = [sys.executable, os.path.abspath(__file__), "--stage", name, "--stage-args", json.dumps(args), "--stage-out", out]
     start = time.perf_counter()
-    args = {**args, "timeout": timeout}
+    args = {**args, "timeout": timeout}  # the child dumps its stacks just before it
     command = [sys.executable, os.path.abspath(__file__), "--stage", name, "--stage-args", json.dumps(args), "--stage-out", out]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
