@@ -194,3 +194,46 @@ def keep_weight_average(momenta: list[float]) -> None:
 
     simclr.SimCLR.training_loss = training_loss
 
+
+
+def use_more_views(count: int) -> None:
+    """``count`` views of each image instead of two, all at the training view size (the batched augmentation's two
+    view recipes drawn in turn, each draw independent), and SimCLR's loss over all of them: each view's positives are
+    the ``count - 1`` other views of its image, its negatives every view of the other images (the multi-positive
+    NT-Xent of SupCon, Khosla et al. 2020, with the image as its label). Rotation prediction turns all views of an
+    image alike; the correlation penalty sees every view's features. Each step costs ``count / 2`` times two views'."""
+    import torch.nn.functional as F
+
+    from easyssl.methods import simclr
+    from easyssl.transforms import quarter_turn, random_quarter_turns
+    from easyssl.transforms.batched import BatchMultiViewAugment
+
+    def forward(self, images):
+        if len(self.augments) != 2:
+            return [augment(images) for augment in self.augments]
+        return [self.augments[i % 2](images) for i in range(count)]
+
+    def training_loss(self, views, criterion, progress):
+        batch = views[0].shape[0]
+        every = torch.cat(list(views), dim=0)
+        turns = None
+        if self.rotation_head is not None:
+            turns = random_quarter_turns(batch, device=every.device).repeat(len(views))
+            every = quarter_turn(every, turns)
+        features = self.embed(every)
+        z = F.normalize(self.projection_head(features).float(), dim=1)
+        logits = z @ z.T / criterion.temperature
+        image = torch.arange(batch, device=z.device).repeat(len(views))
+        self_mask = torch.eye(len(image), dtype=torch.bool, device=z.device)
+        logits = logits.masked_fill(self_mask, float("-inf"))
+        positive = (image[:, None] == image[None, :]) & ~self_mask
+        log_prob = logits.log_softmax(dim=1)
+        loss = -(log_prob.masked_fill(~positive, 0).sum(1) / positive.sum(1)).mean()
+        if turns is not None:
+            loss = loss + self.rotation_weight * F.cross_entropy(self.rotation_head(features).float(), turns)
+        if self.decorrelation_weight > 0:
+            loss = loss + self.decorrelation_weight * self.correlation_penalty(features)
+        return loss
+
+    BatchMultiViewAugment.forward = forward
+    simclr.SimCLR.training_loss = training_loss
