@@ -83,7 +83,8 @@ def test_training_teaches_the_head_to_tell_the_turns_apart():
     images, criterion = _letters_f(128, seed=0), NTXentLoss(temperature=0.2)
     model = _model(1.0)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    for step in range(40):
+    # 80 steps: 40 passed on an Intel machine but scored 0.55-0.71 on an AMD one (other kernels); 80 give 1.0 there
+    for step in range(80):
         batch = images[torch.randperm(len(images))[:32]]
         views = [batch + 0.1 * torch.randn_like(batch), batch + 0.1 * torch.randn_like(batch)]  # two noisy views
         model.training_loss(views, criterion, None).backward()
