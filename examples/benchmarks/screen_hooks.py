@@ -1,7 +1,7 @@
 """Experiment hooks of ``tuning_screen.py``: settings screened on the tuning split that are not easyssl options.
 
 Each hook changes how :class:`easyssl.models.SimCLR` trains (it replaces a method of the class for the
-process), so a setting that lost can be re-run exactly as it was measured; the figures are in the README's
+process; ``use_more_views`` also that of the batched augmentation), so a setting that lost can be re-run exactly as it was measured; the figures are in the README's
 tuning notes and in ``results/tuning_screen_*.jsonl``. ``tuning_screen.py --help`` lists the flags.
 """
 
@@ -193,7 +193,6 @@ def keep_weight_average(momenta: list[float]) -> None:
         return original(self, views, criterion, progress)
 
     simclr.SimCLR.training_loss = training_loss
-
 
 
 def use_more_views(count: int) -> None:
