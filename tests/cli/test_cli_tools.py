@@ -28,12 +28,22 @@ def run(tmp_path_factory):
     shutil.copy(os.path.join(images, "circle", "circle_0003.png"), os.path.join(images, DUP))
     ckpt_dir = str(root / "run")
     common = ["--num-workers", "0", "--quiet"]
-    assert main(["train", images, "--max-steps", "2", "--width", "1", "--batch-size", "8", "--input-size", "32",
+    assert main(["train", images, "--max-steps", "2", "--batch-size", "8", "--input-size", "32",
                  "--checkpoint-dir", ckpt_dir, *common]) == 0
     checkpoint = os.path.join(ckpt_dir, "last.ckpt")
     embeddings = str(root / "embeddings.csv")
     assert main(["embed", images, "--checkpoint", checkpoint, "--output", embeddings, *common]) == 0
     return {"root": root, "images": images, "checkpoint": checkpoint, "embeddings": embeddings}
+
+
+@pytest.fixture(scope="module")
+def wide_checkpoint(run):
+    """A full-width ResNet-18 (torchvision's shape) trained for 2 steps on the same folder: what `export` turns into a
+    torchvision state dict. (The `run` fixture's model has the small-image default width, 16 times cheaper to embed.)"""
+    ckpt_dir = str(run["root"] / "wide")
+    assert main(["train", run["images"], "--max-steps", "2", "--width", "1", "--batch-size", "8", "--input-size", "32",
+                 "--checkpoint-dir", ckpt_dir, "--num-workers", "0", "--quiet"]) == 0
+    return os.path.join(ckpt_dir, "last.ckpt")
 
 
 def _error(capsys) -> str:
@@ -253,11 +263,11 @@ def test_plot_writes_a_png_of_the_requested_size(run, tmp_path, capsys):
     assert "--thumbnails needs --image-dir" in _error(capsys)
 
 
-def test_export_torchvision_and_easyssl_formats(run, tmp_path, capsys):
+def test_export_torchvision_and_easyssl_formats(wide_checkpoint, tmp_path, capsys):
     from easyssl import load_model
 
     out = tmp_path / "backbone.pth"
-    assert main(["export", "--checkpoint", run["checkpoint"], "--output", str(out)]) == 0
+    assert main(["export", "--checkpoint", wide_checkpoint, "--output", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "torchvision.models.resnet18()" in printed and "small-image stem" in printed
     tv = torchvision.models.resnet18()
@@ -265,12 +275,12 @@ def test_export_torchvision_and_easyssl_formats(run, tmp_path, capsys):
     tv.maxpool = nn.Identity()
     tv.load_state_dict(torch.load(out, weights_only=True))
     tv.fc = nn.Identity()
-    model, _ = load_model(run["checkpoint"])
+    model, _ = load_model(wide_checkpoint)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(tv.eval()(x), model.backbone(x), atol=1e-5, rtol=1e-5)
 
-    assert main(["export", "--checkpoint", run["checkpoint"], "--output", str(tmp_path / "b.pt"), "--format", "easyssl"]) == 0
+    assert main(["export", "--checkpoint", wide_checkpoint, "--output", str(tmp_path / "b.pt"), "--format", "easyssl"]) == 0
     assert "load_backbone" in capsys.readouterr().out
     assert main(["export", "--checkpoint", str(tmp_path / "none.ckpt"), "--output", str(out)]) == 2
     assert "does not exist" in _error(capsys)
