@@ -236,3 +236,30 @@ def use_more_views(count: int) -> None:
 
     BatchMultiViewAugment.forward = forward
     simclr.SimCLR.training_loss = training_loss
+
+
+#: The training's progress (0-1) as the last SimCLR step saw it, for ``use_resolution_schedule``.
+PROGRESS = {"fraction": 0.0}
+
+
+def use_resolution_schedule(sizes: list[int]) -> None:
+    """Progressive resizing (as FFCV's fast ImageNet recipes): the training views' side follows ``sizes``, each for an
+    equal share of training (by the schedule's fraction, as the learning rate: ``16 20 24`` is 16 px for the first
+    third, 20 for the second, 24 for the last; their mean cost in pixels, 411, is that of 20 px). Early steps are cheap
+    and coarse, the last ones closer to the 28 px at which images are embedded (FixRes's train/test discrepancy)."""
+    from easyssl.methods import simclr
+    from easyssl.transforms.batched import BatchViewAugment
+
+    original_forward, original_loss = BatchViewAugment.forward, simclr.SimCLR.training_loss
+
+    def forward(self, images):
+        share = min(int(PROGRESS["fraction"] * len(sizes)), len(sizes) - 1)
+        self.input_size = int(sizes[share])
+        return original_forward(self, images)
+
+    def training_loss(self, views, criterion, progress):
+        PROGRESS["fraction"] = float(progress.fraction)
+        return original_loss(self, views, criterion, progress)
+
+    BatchViewAugment.forward = forward
+    simclr.SimCLR.training_loss = training_loss

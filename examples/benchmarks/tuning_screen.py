@@ -39,7 +39,8 @@ alike); ``--turns-only`` turns the views without predicting the turns; ``--embed
 NT-Xent (temperature ``T``) on the backbone's own features, ``--uniformity W T`` their uniformity loss
 (the seventh session's attempts at features that need no whitening; its ``--decorrelate W`` and ``--bn-neck``
 hooks became ``--set model.decorrelation_weight=W`` and ``--set model.feature_norm=true``, now the defaults for
-small images). ``--views N`` trains on ``N`` views per image with the multi-positive NT-Xent (eleventh session).
+small images). ``--views N`` trains on ``N`` views per image with the multi-positive NT-Xent (eleventh session);
+``--res-schedule 16 20 24`` resizes the training views progressively (twelfth session).
 Readout-only probes of a saved checkpoint (``--checkpoint``) need no training. ``--test-images 10000 40000`` tests on
 10,000 images of the official training set from image 40,000 (disjoint from the tuning split's training images)
 instead of the split's 2,000, for figures that move by under half a point from run to run, not a point:
@@ -136,6 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--turns-only", action="store_true", help="experiment hook: turn both views alike, predict nothing")
     parser.add_argument("--ema", type=float, nargs="+", default=[], help="experiment hook: also read out EMAs of the weights (these momenta)")
     parser.add_argument("--views", type=int, default=2, help="experiment hook: this many views per image (multi-positive NT-Xent)")
+    parser.add_argument("--res-schedule", type=int, nargs="+", default=None, metavar="SIZE",
+                        help="experiment hook: progressive resizing, the training views' side in equal shares of training")
     parser.add_argument("--tag", default="")
     parser.add_argument("--json", help="append the figures as one line to this file")
     args = parser.parse_args(argv)
@@ -155,6 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
         hooks.add_embedding_loss(*args.uniformity, uniformity=True)
     if args.views != 2:
         hooks.use_more_views(args.views)
+    if args.res_schedule:
+        hooks.use_resolution_schedule(args.res_schedule)
     if args.ema:
         hooks.keep_weight_average(args.ema)
     if args.dcl:
