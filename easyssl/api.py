@@ -31,6 +31,7 @@ from easyssl.runtime.spawn import safe_num_workers
 from easyssl.train import SelfSupervisedEmbedding, WarmupCosineSchedule, build_optimizer, calibration_loader
 from easyssl.train.live_eval import build_live_evaluation
 from easyssl.train.resume import resume_from as resume_from_checkpoint
+from easyssl.transforms import FinalSizeViews
 
 __all__ = [
     "StreamedEmbeddings",
@@ -191,6 +192,8 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
             cache_bytes = None if loader_cfg["cache_bytes"] == AUTO else int(loader_cfg["cache_bytes"])
             train_data = CachedImageDataset(data, defaults.cache_image_size(int(collate["input_size"])), cache_bytes)
             batch_transform = spec.batch_transform(**view_config(collate)).to(device)  # type: ignore[misc]
+            if collate["final_size_fraction"] > 0:  # the last part of training at the embedding size (defaults' rule)
+                batch_transform = FinalSizeViews(batch_transform, int(collate["input_size"]), float(collate["final_size_fraction"]))
         else:
             data.transform = spec.transform(**view_config(collate))
         loader = _build_loader(train_data, loader_cfg, seed)

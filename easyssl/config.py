@@ -85,7 +85,7 @@ def default_config(method: str = "simclr") -> dict[str, Any]:
                   "embedding_views": AUTO},
         "criterion": dict(spec.criterion_defaults),
         "optimizer": copy.deepcopy(FIXED_SECTIONS["optimizer"]),
-        "collate": {"input_size": AUTO, "train_crop_size": AUTO, "normalize": IMAGENET_NORMALIZE, **spec.collate_defaults,
+        "collate": {"input_size": AUTO, "train_crop_size": AUTO, "final_size_fraction": AUTO, "normalize": IMAGENET_NORMALIZE, **spec.collate_defaults,
                     **({"min_scale": AUTO} if "min_scale" in spec.collate_defaults else {})},
         "loader": copy.deepcopy(FIXED_SECTIONS["loader"]),
         "trainer": copy.deepcopy(FIXED_SECTIONS["trainer"]),
@@ -180,12 +180,25 @@ def check_values(config: dict[str, Any]) -> None:
             raise ValueError(f"evaluation {key}={os.fspath(folder)!r} is not a folder: pass a folder of images in class sub-folders")
 
 
+def check_final_size(collate: dict[str, Any], batch_augment: bool) -> None:
+    """Raise ``ValueError`` unless ``collate.final_size_fraction`` (the share of training, at its end, whose views are made
+    at ``input_size``: :class:`~easyssl.transforms.FinalSizeViews`) is a number from 0 to 1, and 0 when the views are made
+    in loader workers (``loader.batch_augment`` False), which keep one size."""
+    fraction = collate["final_size_fraction"]
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"collate final_size_fraction must be a number from 0 to 1 (the share of training, at its end, "
+                         f"whose views are made at input_size), got {fraction!r}")
+    if fraction > 0 and not batch_augment:
+        raise ValueError(f"collate final_size_fraction={fraction!r} needs the batched views (loader batch_augment=True): "
+                         "views made in loader workers keep one size; set final_size_fraction to 0")
+
+
 def view_config(collate: dict[str, Any]) -> dict[str, Any]:
     """The arguments of a method's view transforms from the ``collate`` section: its keys, with the views
     made at ``train_crop_size`` (``input_size`` is the side images are embedded at; see
     :func:`easyssl.defaults.default_train_crop_size`); without the key (a config saved before it), the
-    views are at ``input_size``."""
-    views = {key: value for key, value in collate.items() if key != "train_crop_size"}
+    views are at ``input_size``. ``final_size_fraction`` is the trainer's, not the views' (see :func:`check_final_size`)."""
+    views = {key: value for key, value in collate.items() if key not in ("train_crop_size", "final_size_fraction")}
     size = collate.get("train_crop_size")
     if size is not None and size != AUTO:
         views["input_size"] = int(size)
@@ -247,6 +260,11 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
         loader["batch_augment"] = spec.batch_transform is not None
     elif loader["batch_augment"] and spec.batch_transform is None:
         raise ValueError(f"loader={{'batch_augment': True}}: method {spec.name!r} has no batched augmentation; use False")
+    if "final_size_fraction" not in collate:  # a resumed run's config, saved before the key: its views kept one size
+        collate["final_size_fraction"] = 0.0
+    elif collate["final_size_fraction"] == AUTO:  # the last fifth of training at the input size for small images (see the rule)
+        collate["final_size_fraction"] = defaults.default_final_size_fraction(input_size, int(collate["train_crop_size"]), bool(loader["batch_augment"]))
+    check_final_size(collate, bool(loader["batch_augment"]))
     if loader["batch_size"] == AUTO:
         loader["batch_size"] = defaults.default_batch_size(device, input_size, len(dataset))
     if model.get("decorrelation_weight") == AUTO:  # SimCLR's decorrelated features for small images and batches of 128+

@@ -74,7 +74,7 @@ class SelfSupervisedEmbedding:
             (default: :class:`~easyssl.train.WarmupCosineSchedule` with no warm-up); the
             optimiser's initial ``lr`` is the peak. Pass ``None`` for a constant rate.
         scheduler: A ``torch.optim.lr_scheduler`` stepped after each step, instead of ``lr_schedule``.
-        batch_transform: Callable mapping a batch on the device to the list of views.
+        batch_transform: Callable mapping a batch on the device to the list of views; its ``set_progress(fraction)``, if any, is called before each batch.
         config: Everything needed to rebuild the model (saved in checkpoints so that
             ``embed_images(input_dir, checkpoint)`` needs nothing else).
         device: ``"auto"`` (CUDA, else an Apple GPU, else the CPU), or any torch device.
@@ -158,6 +158,8 @@ class SelfSupervisedEmbedding:
         samples = batch[0] if isinstance(batch, (list, tuple)) else batch
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         if self.batch_transform is not None:
+            if hasattr(self.batch_transform, "set_progress"):  # views whose size follows training (transforms.FinalSizeViews)
+                self.batch_transform.set_progress(self.progress.fraction)
             return [v.contiguous(memory_format=fmt) for v in self.batch_transform(samples.to(self.device, non_blocking=True))]
         if isinstance(samples, torch.Tensor):
             samples = [samples]

@@ -21,6 +21,7 @@ from easyssl.transforms.mae import MAE_VIEW, MAETransform
 from easyssl.transforms.moco import MOCO_V2_VIEW, MoCoV2Transform
 from easyssl.transforms.rotation import NUM_TURNS, quarter_turn, random_quarter_turns
 from easyssl.transforms.simclr import SIMCLR_VIEW, SimCLRTransform, SimCLRViewTransform
+from easyssl.transforms.size_schedule import FinalSizeViews
 from easyssl.transforms.twins import BATCHED_TWINS, batched_like
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "BYOLView2Transform",
     "DINOTransform",
     "EvalTransform",
+    "FinalSizeViews",
     "MAETransform",
     "MoCoV2Transform",
     "MultiCropTransform",
