@@ -228,9 +228,10 @@ def _embedder_and_data(input_dir, checkpoint, dataset, batch_size, num_workers, 
     if checkpoint is None:
         raise ValueError("pass checkpoint=<path of the .ckpt file returned by train_embedding_model>")
     _init_distributed(device)
+    data = _dataset(input_dir, dataset, None)  # a bad folder fails in one line before the model loads (and warns)
     embedder = Embedder.from_checkpoint(checkpoint, device=device, precision=precision, batch_size=batch_size, num_workers=num_workers,
                                         backbone=backbone)
-    data = _dataset(input_dir, dataset, embedder.transform)
+    data.transform = embedder.transform
     data.reset_skipped()
     data.max_image_pixels = max_image_pixels(getattr(data, "max_image_pixels", AUTO))  # pinned here for spawned workers
     if distributed.is_main_process():
