@@ -29,6 +29,8 @@ class FinalSizeViews(nn.Module):
         final_fraction: Fraction of training, at its end, made at ``final_size``: from 0 (never) to 1 (always).
 
     Views of another size than the first view's (the local crops of DINO's or SwAV's multi-crop) keep their size.
+    The fraction is the trainer's progress (``TrainingProgress.fraction``): of the steps, or of the time budget when
+    one is set, whose end keeps back a few seconds for the whitening pass.
 
     Example:
         >>> views = FinalSizeViews(batch_two_view_augment(input_size=20), final_size=28, final_fraction=0.2)
@@ -64,4 +66,5 @@ class FinalSizeViews(nn.Module):
             view.input_size = size
 
     def forward(self, images):
+        """The views of a ``(B, 3, H, W)`` batch, as ``augment`` makes them at the current size."""
         return self.augment(images)
