@@ -61,6 +61,8 @@ class BudgetPlan:
         self.checkpoint_seconds = FIRST_CHECKPOINT_GUESS
         self.warm = False
         self.last_write: float | None = None
+        self.written_seconds = 0.0  # every checkpoint write of the run so far
+        self.marks: list[tuple[str, float]] = []
         self.update()
 
     def seed_from_history(self, history: list[dict]) -> None:
@@ -91,6 +93,7 @@ class BudgetPlan:
     def record_checkpoint(self, seconds: float) -> None:
         """A checkpoint write took ``seconds``: the final one is expected to take as long."""
         self.checkpoint_seconds = float(seconds)
+        self.written_seconds += float(seconds)
         self.last_write = time.perf_counter()
 
     def checkpoint_due(self, final: bool = False) -> bool:
@@ -127,3 +130,26 @@ class BudgetPlan:
         """``time.perf_counter()`` value by which the calibration pass must end: the budget less the final checkpoint write."""
         return self.budget.deadline(keep=self.checkpoint_seconds)
 
+
+    def mark(self, phase: str) -> None:
+        """``phase`` of the call (``"set-up"``, ``"training"``, ``"whitening"``, ``"final checkpoint"``) ends now."""
+        self.marks.append((phase, time.perf_counter()))
+
+    def phases(self, started_at: float) -> dict[str, float]:
+        """Seconds of each marked phase, from ``started_at`` (the call's start) on: where a call's wall time went."""
+        seconds, last = {}, started_at
+        for phase, at in self.marks:
+            seconds[phase] = seconds.get(phase, 0.0) + at - last
+            last = at
+        return seconds
+
+    def report(self, started_at: float, epochs: list[dict]) -> str:
+        """One line of :meth:`phases`: the fixed costs that a short run pays (issue 11: 5 of the 12 s of a two-epoch
+        GPU run went outside the epochs), with the first epoch apart (it also fills the cache) and the
+        checkpoint writes between epochs."""
+        phases = self.phases(started_at)
+        parts = [f"{phase} {seconds:.1f} s" for phase, seconds in phases.items()]
+        if epochs and "training" in phases:
+            first = f", the first {epochs[0]['seconds']:.1f} s" if len(epochs) > 1 else ""
+            parts[list(phases).index("training")] += f" ({len(epochs)} epoch(s){first}; checkpoints {self.written_seconds:.1f} s)"
+        return f"easyssl: {sum(phases.values()):.1f} s: " + ", ".join(parts)

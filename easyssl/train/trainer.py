@@ -32,7 +32,6 @@ from easyssl.train.timing import BudgetPlan
 from easyssl.train.whitening import calibrate_embeddings, calibration_size
 
 
-
 class TrainStep(nn.Module):
     """Model and criterion under one ``forward``, so that DistributedDataParallel sees the whole step."""
 
@@ -242,16 +241,20 @@ class SelfSupervisedEmbedding:
         checkpoint_path = os.path.join(os.fspath(checkpoint_dir), LAST_CHECKPOINT) if checkpoint_dir else None
         self.reporter = RunReporter.for_run(self, checkpoint_dir, progress_bar, max_epochs, steps_per_epoch)
         with hold_run_folder(checkpoint_dir if checkpoint_path else None), self._random():  # one run per checkpoint folder
+            self.plan.mark("set-up")
             epoch = self._train_epochs(start_epoch, max_epochs, max_steps, progress_bar, checkpoint_path, keep_epoch_checkpoints)
+            self.plan.mark("training")
             if self.calibration_loader is not None and self.history:
-                # Every process computes the same statistics from the same images (no collective needed); under a
-                # budget it stops at its deadline (fewer images), before the final checkpoint's share.
+                # Every process computes the same statistics (no collective); a budget's deadline leaves the last checkpoint its share.
                 deadline = self.plan.calibration_deadline() if self.budget else None
                 calibrate_embeddings(self.model, self.calibration_loader, self.device, self.precision, self.channels_last, deadline=deadline)
+                self.plan.mark("whitening")
                 self.elapsed = self.budget.used()
                 self.model.train()
                 if checkpoint_path and distributed.is_main_process():
                     self.save_checkpoint(checkpoint_path, epochs_done=epoch)
+                    self.plan.mark("final checkpoint")
+        logger.info(self.plan.report(started_at, self.history[start_epoch:]))  # where the call's time went
         distributed.barrier()
         self._report_skipped()
         return checkpoint_path

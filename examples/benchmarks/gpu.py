@@ -62,7 +62,7 @@ SMOKE = {"photos": 64, "train_images": 48, "side": (64, 128), "input": 32, "back
          "batch": 16, "epochs": (1, 2), "small_images": 256, "small_size": 32, "small_time": 8, "fmnist_time": 8,
          "profile_batches": [16, 64]}
 #: Seconds each stage may take (full run); smoke runs get a fixed 180 s each.
-TIMEOUTS = {"embed_easyssl": 90, "embed_peer": 60, "train_easyssl": 100, "train_peer": 150,
+TIMEOUTS = {"embed_easyssl": 90, "embed_peer": 75, "train_easyssl": 100, "train_peer": 150,
             "small_easyssl": 60, "small_profile": 120, "fashion_mnist": 120}
 #: The whole run's limit: stages that would start past it are skipped (the JSON says so).
 TOTAL_SECONDS = 480
@@ -196,10 +196,14 @@ def stage_embed_easyssl(a: dict) -> dict:
                                  collate={"input_size": a["input"]}, loader={"batch_augment": False, "num_workers": 0},  # no training cache
                                  trainer={"max_epochs": 1, "progress_bar": False})
     checkpoint = run.trainer.save_checkpoint(os.path.join(a["work"], "embed_ckpt", "last.ckpt"), epochs_done=0)
-    start = time.perf_counter()
-    embeddings, _, _ = easyssl.embed_images(a["photos"], checkpoint, progress_bar=False)
-    seconds = time.perf_counter() - start
+    calls = []
+    for _ in range(2):  # the second call: the same work in a warm process (CUDA, cuDNN and the files' pages ready)
+        start = time.perf_counter()
+        embeddings, _, _ = easyssl.embed_images(a["photos"], checkpoint, progress_bar=False)
+        calls.append(time.perf_counter() - start)
+    seconds = calls[0]
     return {"images": len(embeddings), "seconds": seconds, "images_per_second": len(embeddings) / seconds,
+            "second_call_images_per_second": len(embeddings) / calls[1],
             "decode": os.environ.get("EASYSSL_DECODE", "auto"), "peak_gpu_gib": _gpu_memory()}
 
 
@@ -212,20 +216,24 @@ def stage_embed_peer(a: dict) -> dict:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     transform = T.Compose([T.Resize(a["input"]), T.CenterCrop(a["input"]), T.ToTensor(), T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
-    start = time.perf_counter()
-    dataset = LightlyDataset(input_dir=a["photos"], transform=transform)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=256, num_workers=os.cpu_count() if device == "cuda" else 0, pin_memory=device == "cuda")
-    model = getattr(torchvision.models, a["backbone"].replace("-", ""))()
-    model.fc = torch.nn.Identity()
-    model = model.to(device).eval()
-    count = 0
-    with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-        for images, _, _ in loader:
-            count += model(images.to(device, non_blocking=True)).shape[0]
-    if device == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    return {"images": count, "seconds": seconds, "images_per_second": count / seconds, "peak_gpu_gib": _gpu_memory()}
+    calls = []
+    for _ in range(2):  # as for easyssl: the second call in a warm process
+        start = time.perf_counter()
+        dataset = LightlyDataset(input_dir=a["photos"], transform=transform)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=256, num_workers=os.cpu_count() if device == "cuda" else 0, pin_memory=device == "cuda")
+        model = getattr(torchvision.models, a["backbone"].replace("-", ""))()
+        model.fc = torch.nn.Identity()
+        model = model.to(device).eval()
+        count = 0
+        with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+            for images, _, _ in loader:
+                count += model(images.to(device, non_blocking=True)).shape[0]
+        if device == "cuda":
+            torch.cuda.synchronize()
+        calls.append(time.perf_counter() - start)
+    seconds = calls[0]
+    return {"images": count, "seconds": seconds, "images_per_second": count / seconds, "second_call_images_per_second": count / calls[1],
+            "peak_gpu_gib": _gpu_memory()}
 
 
 def stage_train_easyssl(a: dict) -> dict:

@@ -90,3 +90,33 @@ def test_the_calibration_pass_stops_at_its_deadline_after_one_batch():
     assert model.seen == 8 and hasattr(model, "statistics")
     model = _Model()
     assert calibrate_embeddings(model, loader, device="cpu", precision="32", deadline=time.perf_counter() + 60) == 64
+
+
+def test_the_call_logs_where_its_wall_time_went(tmp_path, caplog):
+    """A short run pays fixed costs outside its epochs (issue 11: 5 of 12 s on a GPU): one INFO line names each phase."""
+    import re
+
+    folder = _small_folder(tmp_path / "images", n=256)
+    caplog.set_level("INFO", logger="easyssl")
+    start = time.perf_counter()
+    easyssl.train_embedding_model(folder, checkpoint_dir=tmp_path / "run", loader={"batch_size": 64}, trainer={"max_epochs": 2, "progress_bar": False})
+    wall = time.perf_counter() - start
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("easyssl: ") and "set-up" in r.getMessage()]
+    assert len(lines) == 1, [r.getMessage() for r in caplog.records]
+    phases = dict((name, float(s)) for name, s in re.findall(r"(set-up|training|whitening|final checkpoint) ([\d.]+) s", lines[0]))
+    assert list(phases) == ["set-up", "training", "whitening", "final checkpoint"], lines[0]
+    total = float(re.match(r"easyssl: ([\d.]+) s:", lines[0]).group(1))
+    assert total == pytest.approx(sum(phases.values()), abs=0.25) and total <= wall + 0.1 and total >= wall - 1.0, (lines[0], wall)
+    epochs = torch.load(tmp_path / "run" / "last.ckpt", map_location="cpu", weights_only=True)["history"]
+    assert phases["training"] >= sum(h["seconds"] for h in epochs) - 0.1 and "(2 epoch(s), the first " in lines[0]
+
+
+def test_the_phase_report_counts_from_the_start_and_the_checkpoint_writes():
+    plan = BudgetPlan(TimeBudget(None))
+    start = time.perf_counter() - 3.0
+    plan.marks = [("set-up", start + 1.0), ("training", start + 2.5), ("whitening", start + 2.75)]
+    plan.record_checkpoint(0.25)
+    plan.record_checkpoint(0.5)
+    assert plan.phases(start) == pytest.approx({"set-up": 1.0, "training": 1.5, "whitening": 0.25})
+    line = plan.report(start, [{"seconds": 1.0}, {"seconds": 0.4}])
+    assert line == "easyssl: 2.8 s: set-up 1.0 s, training 1.5 s (2 epoch(s), the first 1.0 s; checkpoints 0.8 s), whitening 0.2 s"
