@@ -71,7 +71,9 @@ TOTAL_SECONDS = 480
 #: former GPU recipe among them: the defaults took the CPU's recipe on a CPU measurement).
 OPTIONAL_STAGES = ("small_profile",)
 FASHION_MNIST_VARIANTS: dict[str, dict] = {
+    "batch128": {"loader": {"batch_size": 128}},
     "batch256": {"loader": {"batch_size": 256}},
+    "batch512": {"loader": {"batch_size": 512}},
     "lr_linear": {"optimizer": {"lr": 2.0}},
     # the GPU recipe of the first H200 runs (0.8715 within 60 s), before small images took the CPU's recipe
     "former_gpu_recipe": {"model": {"width": 1.0, "pooled_stages": 1}, "collate": {"train_crop_size": 28}},

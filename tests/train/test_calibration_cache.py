@@ -77,3 +77,46 @@ def test_a_partly_filled_cache_puts_its_images_first(tmp_path, monkeypatch):
     calls = _count_decodes(monkeypatch)
     loader.dataset[0], loader.dataset[1]
     assert calls == []
+
+
+def test_device_cache_loader_gives_the_workers_batches_and_the_uncached_images_after(tmp_path, monkeypatch):
+    """On a GPU the calibration batches are made from the cache on the device (DeviceCacheLoader); on the CPU its
+    batches are those of the loader it replaces, image for image, with the images the cache lacks decoded after."""
+    from torch.utils.data import DataLoader
+
+    from easyssl.data.collate import MultiViewCollate
+    from easyssl.train.whitening import DeviceCacheLoader
+
+    folder = _folder(tmp_path / "images", n=12, size=36)
+    data = SSLDataset(folder)
+    cache = CachedImageDataset(data, 32)  # photos' way: the cache holds a little more than the input size
+    held = [0, 2, 3, 5, 8, 9, 10]
+    for i in held:
+        cache[i]
+    transform = eval_transform({"collate": {"input_size": 28}})
+    workers = calibration_loader(data, transform, seed=0, device=torch.device("cpu"), cache=cache)
+    workers.dataset.prefer_cached()
+    expected = [item for batch in workers for item in zip(*batch)]
+    device = DeviceCacheLoader(workers.dataset, transform, torch.device("cpu"), batch_size=4,
+                               fallback=lambda images: DataLoader(images, batch_size=4, collate_fn=MultiViewCollate()))
+    calls = _count_decodes(monkeypatch)
+    batches = list(device)
+    assert len(device) == 3 and [len(b[2]) for b in batches] == [4, 3, 4, 1]  # 7 cached images, then the 5 others
+    assert len(calls) == 5  # only the images the cache lacks are decoded
+    got = [item for batch in batches for item in zip(*batch)]
+    assert [name for _, _, name in got] == [name for _, _, name in expected]
+    assert [int(t) for _, t, _ in got] == [int(t) for _, t, _ in expected]
+    for (a, _, _), (b, _, _) in zip(got, expected):
+        assert type(a) is torch.Tensor and a.dtype == torch.float32
+        torch.testing.assert_close(a, b)  # the same transform on the same pixels
+
+
+def test_calibration_loader_makes_cuda_batches_from_the_cache_only_on_cuda(tmp_path):
+    from easyssl.train.whitening import DeviceCacheLoader
+
+    data = SSLDataset(_folder(tmp_path / "images", n=4))
+    cache = CachedImageDataset(data, 28)
+    transform = eval_transform({"collate": {"input_size": 28}})
+    assert isinstance(calibration_loader(data, transform, seed=0, device=torch.device("cuda"), cache=cache), DeviceCacheLoader)
+    assert not isinstance(calibration_loader(data, transform, seed=0, device=torch.device("cpu"), cache=cache), DeviceCacheLoader)
+    assert not isinstance(calibration_loader(data, transform, seed=0, device=torch.device("cuda")), DeviceCacheLoader)
