@@ -263,3 +263,33 @@ def use_resolution_schedule(sizes: list[int]) -> None:
 
     BatchViewAugment.forward = forward
     simclr.SimCLR.training_loss = training_loss
+
+
+def use_bf16_loss() -> None:
+    """SimCLR's heads and losses under bf16 autocast on the CPU, the backbone as configured (float32 on a CPU without
+    bf16 instructions): what a CUDA GPU's bf16 autocast does to the projection head, the NT-Xent similarities (its
+    matmuls run in bf16 even on float32 inputs), the rotation head and the correlation penalty. Fourteenth session:
+    an H200 run of about a CPU 10-minute run's steps scored 1.5 points lower as returned; this isolates the loss's
+    share of the precision (the backbone's, in bf16 emulated by this CPU, would be too slow to screen)."""
+    import torch.nn.functional as F
+
+    from easyssl.methods import simclr
+    from easyssl.transforms.rotation import quarter_turn, random_quarter_turns
+
+    def training_loss(self, views, criterion, progress):
+        both = torch.cat(list(views[:2]), dim=0)
+        turns = None
+        if self.rotation_head is not None:
+            turns = random_quarter_turns(views[0].shape[0], device=both.device).repeat(2)
+            both = quarter_turn(both, turns)
+        features = self.embed(both)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            z0, z1 = self.projection_head(features).chunk(2, dim=0)
+            loss = criterion(z0, z1)
+            if turns is not None:
+                loss = loss + self.rotation_weight * F.cross_entropy(self.rotation_head(features).float(), turns)
+            if self.decorrelation_weight > 0:
+                loss = loss + self.decorrelation_weight * self.correlation_penalty(features)
+        return loss
+
+    simclr.SimCLR.training_loss = training_loss

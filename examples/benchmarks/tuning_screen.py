@@ -40,7 +40,8 @@ NT-Xent (temperature ``T``) on the backbone's own features, ``--uniformity W T``
 (the seventh session's attempts at features that need no whitening; its ``--decorrelate W`` and ``--bn-neck``
 hooks became ``--set model.decorrelation_weight=W`` and ``--set model.feature_norm=true``, now the defaults for
 small images). ``--views N`` trains on ``N`` views per image with the multi-positive NT-Xent (eleventh session);
-``--res-schedule 16 20 24`` resizes the training views progressively (twelfth session).
+``--res-schedule 16 20 24`` resizes the training views progressively (twelfth session); ``--bf16-loss`` runs SimCLR's
+heads and losses under bf16 autocast, as a CUDA GPU does (fourteenth session).
 Readout-only probes of a saved checkpoint (``--checkpoint``) need no training. ``--test-images 10000 40000`` tests on
 10,000 images of the official training set from image 40,000 (disjoint from the tuning split's training images)
 instead of the split's 2,000, for figures that move by under half a point from run to run, not a point:
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--views", type=int, default=2, help="experiment hook: this many views per image (multi-positive NT-Xent)")
     parser.add_argument("--res-schedule", type=int, nargs="+", default=None, metavar="SIZE",
                         help="experiment hook: progressive resizing, the training views' side in equal shares of training")
+    parser.add_argument("--bf16-loss", action="store_true", help="experiment hook: SimCLR's heads and losses under bf16 autocast (a GPU's precision there)")
     parser.add_argument("--tag", default="")
     parser.add_argument("--json", help="append the figures as one line to this file")
     args = parser.parse_args(argv)
@@ -164,6 +166,8 @@ def main(argv: list[str] | None = None) -> dict:
         hooks.keep_weight_average(args.ema)
     if args.dcl:
         hooks.use_decoupled_loss(args.dcl == "dclw", joint=args.dcl == "dcl-joint")
+    if args.bf16_loss:
+        hooks.use_bf16_loss()
     n_test, test_offset = args.test_images or (2_000, None)
     default_data = f"bench_data/fashion_mnist_{args.split}" + (f"_test{n_test}_{test_offset}" if args.test_images else "")
     train_dir, test_dir = build_folder(args.data or default_data, 10_000, n_test, tuning=args.split, test_offset=test_offset)
