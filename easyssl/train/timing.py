@@ -130,7 +130,6 @@ class BudgetPlan:
         """``time.perf_counter()`` value by which the calibration pass must end: the budget less the final checkpoint write."""
         return self.budget.deadline(keep=self.checkpoint_seconds)
 
-
     def mark(self, phase: str) -> None:
         """``phase`` of the call (``"set-up"``, ``"training"``, ``"whitening"``, ``"final checkpoint"``) ends now."""
         self.marks.append((phase, time.perf_counter()))
