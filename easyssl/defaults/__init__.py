@@ -139,7 +139,8 @@ def default_num_workers(device: torch.device, num_images: int = 0, input_size: i
 
     * CUDA GPU: one per spare CPU core, at most 16. The first epoch decodes every image into the cache: on an
       H200 with 8 workers of 16 cores (4,096 photos, ResNet-50 at 224 px) it took 4.3-4.55 s against 2.6 s for
-      the next ones, bound by decoding; 15 should bring it near the model's time (estimated, not measured).
+      the next ones. With 15 (fourteenth session, same card and set) it still took 4.4-5.1 s against 2.6-2.8 s:
+      more workers did not shorten it, so decoding is not what the first epoch waits for.
     * Apple's MPS: one per spare CPU core, at most 8. On macOS workers start by ``spawn`` (slower to start, so
       they persist across epochs).
     * CPU training with the decoded-image cache and a set that fits in it: 0. Each file is

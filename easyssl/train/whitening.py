@@ -281,11 +281,17 @@ class DeviceCacheLoader:
         self.fallback = fallback
 
     def __len__(self) -> int:
-        return -(-len(self.dataset) // self.batch_size)
+        """Batches: those of the cached images, then those of the others."""
+        held = len(self._held())
+        return -(-held // self.batch_size) + -(-(len(self.dataset) - held) // self.batch_size)
+
+    def _held(self) -> list[int]:
+        """The calibration images the cache holds, in the subset's order."""
+        return [i for i in self.dataset.indices if self.dataset.cache.cached(i) is not None]
 
     def __iter__(self):
         subset, cache = self.dataset, self.dataset.cache
-        held = [i for i in subset.indices if cache.cached(i) is not None]
+        held = self._held()
         targets = getattr(subset.dataset, "targets", None)
         names = subset.dataset.filenames
         for start in range(0, len(held), self.batch_size):

@@ -271,25 +271,17 @@ def use_bf16_loss() -> None:
     matmuls run in bf16 even on float32 inputs), the rotation head and the correlation penalty. Fourteenth session:
     an H200 run of about a CPU 10-minute run's steps scored 1.5 points lower as returned; this isolates the loss's
     share of the precision (the backbone's, in bf16 emulated by this CPU, would be too slow to screen)."""
-    import torch.nn.functional as F
-
     from easyssl.methods import simclr
-    from easyssl.transforms.rotation import quarter_turn, random_quarter_turns
 
-    def training_loss(self, views, criterion, progress):
-        both = torch.cat(list(views[:2]), dim=0)
-        turns = None
-        if self.rotation_head is not None:
-            turns = random_quarter_turns(views[0].shape[0], device=both.device).repeat(2)
-            both = quarter_turn(both, turns)
-        features = self.embed(both)
+    training_loss, embed = simclr.SimCLR.training_loss, simclr.SimCLR.embed
+
+    def float32_embed(self, x):  # the backbone (and feature norm) outside the autocast
+        with torch.autocast("cpu", enabled=False):
+            return embed(self, x.float())
+
+    def bf16_training_loss(self, views, criterion, progress):  # everything after the backbone in bf16
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            z0, z1 = self.projection_head(features).chunk(2, dim=0)
-            loss = criterion(z0, z1)
-            if turns is not None:
-                loss = loss + self.rotation_weight * F.cross_entropy(self.rotation_head(features).float(), turns)
-            if self.decorrelation_weight > 0:
-                loss = loss + self.decorrelation_weight * self.correlation_penalty(features)
-        return loss
+            return training_loss(self, views, criterion, progress)
 
-    simclr.SimCLR.training_loss = training_loss
+    simclr.SimCLR.embed = float32_embed
+    simclr.SimCLR.training_loss = bf16_training_loss

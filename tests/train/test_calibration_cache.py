@@ -101,7 +101,7 @@ def test_device_cache_loader_gives_the_workers_batches_and_the_uncached_images_a
                                fallback=lambda images: DataLoader(images, batch_size=4, collate_fn=MultiViewCollate()))
     calls = _count_decodes(monkeypatch)
     batches = list(device)
-    assert len(device) == 3 and [len(b[2]) for b in batches] == [4, 3, 4, 1]  # 7 cached images, then the 5 others
+    assert len(device) == 4 and [len(b[2]) for b in batches] == [4, 3, 4, 1]  # 7 cached images, then the 5 others
     assert len(calls) == 5  # only the images the cache lacks are decoded
     got = [item for batch in batches for item in zip(*batch)]
     assert [name for _, _, name in got] == [name for _, _, name in expected]
