@@ -19,8 +19,10 @@ from easyssl.nn.external import external_backbone, is_external_name
 from easyssl.nn.vit import VIT_BACKBONES
 from easyssl.runtime.suggest import did_you_mean
 
-#: ``name: (block, blocks per stage)`` of the ResNets (torchvision's layouts).
+#: ``name: (block, blocks per stage)`` of the ResNets (torchvision's layouts; ResNet-10, one block per stage, is
+#: torchvision's ``ResNet(BasicBlock, [1, 1, 1, 1])``: half of ResNet-18's layers, so half the operations a step launches).
 RESNETS: dict[str, tuple[type[nn.Module], list[int]]] = {
+    "resnet-10": (BasicBlock, [1, 1, 1, 1]),
     "resnet-18": (BasicBlock, [2, 2, 2, 2]),
     "resnet-34": (BasicBlock, [3, 4, 6, 3]),
     "resnet-50": (Bottleneck, [3, 4, 6, 3]),
@@ -39,7 +41,7 @@ class ResNet(nn.Module):
     The standard stem is a 7x7 stride-2 convolution and a max-pool (for 224 px photos); the
     small-image stem is a 3x3 stride-1 convolution without max-pool, as used for CIFAR,
     so 32-64 px inputs keep their spatial detail. Returns globally average-pooled
-    features of size ``num_features`` (512 * width for resnet-18/34, 2048 * width for
+    features of size ``num_features`` (512 * width for resnet-10/18/34, 2048 * width for
     resnet-50 and deeper).
 
     Args:
@@ -183,7 +185,7 @@ def backbone(
     """Build a backbone by name, e.g. ``backbone("resnet-50", width=2)``.
 
     Args:
-        name: One of :func:`available_backbones` (``resnet-18/34/50/101/152``, ``vit-tiny``,
+        name: One of :func:`available_backbones` (``resnet-10/18/34/50/101/152``, ``vit-tiny``,
             ``vit-small``, ``vit-b-16``...). ``resnet18`` and ``ResNet-18`` spellings are accepted too.
         width: Channel multiplier.
         small_input: Small-image stem (3x3 conv, no max-pool). None chooses it when

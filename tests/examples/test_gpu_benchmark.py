@@ -42,3 +42,25 @@ def test_a_stage_that_fails_or_times_out_is_reported_not_fatal(tmp_path):
     gpu = _load()
     result = gpu.run_stage("embed_easyssl", {"work": str(tmp_path), "photos": str(tmp_path / "missing")}, timeout=120)
     assert "error" in result and "stage_seconds" in result
+
+
+def test_every_fashion_mnist_variant_builds_a_training(tmp_path):
+    """The GPU session's variants are settings easyssl accepts: a name or key typo would cost a GPU stage."""
+    import easyssl
+
+    gpu = _load()
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(folder / f"{i}.png")
+    backbones = {}
+    for name, extra in gpu.FASHION_MNIST_VARIANTS.items():
+        overrides = {section: dict(values) for section, values in extra.items()}
+        overrides.setdefault("trainer", {})["device"] = "cpu"
+        run = easyssl.build_training(str(folder), checkpoint_dir=str(tmp_path / name), **overrides)
+        for section, values in extra.items():
+            for key, value in values.items():
+                assert run.config[section][key] == value, (name, section, key)
+        backbones[name] = (run.config["model"]["backbone"], run.config["model"]["width"], len(run.trainer.model.backbone.layer1))
+    assert backbones["resnet10"] == ("resnet-10", 0.25, 1) and backbones["batch128"] == ("resnet-18", 0.25, 2)
