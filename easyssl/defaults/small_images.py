@@ -177,10 +177,10 @@ def default_backbone(input_size: int, device: torch.device) -> tuple[str, float]
     step cheaper) and 0.893-0.894 at batch 256, now the default there (:func:`easyssl.defaults.default_batch_size`).
     Apple GPUs follow (their compute, like a CPU's, favours the narrower model).
 
-    Depth: ResNet-10 (``"resnet-10"``, one block per stage) at the same width costs about two thirds of a step on 2 CPU
+    Depth: ResNet-10 (``"resnet-10"``, one block per stage) at the same width costs two thirds to three quarters of a step on 2 CPU
     cores and fits 1.8 times the epochs in the same time, but tied with ResNet-18 on the tuning split (fifteenth
     session, 555 s: kNN top-1 0.900 / 0.9045 as returned against 0.9005 / 0.904; at width 0.375, 0.9035 / 0.906), so
-    the depth stays; on a host-bound GPU it launches half the operations per step (not measured yet).
+    the depth stays; on a host-bound GPU its backbone launches about half the operations (the step's others are unchanged; not measured).
     """
     if input_size <= SMALL_INPUT_MAX_SIZE:
         return "resnet-18", 0.25

@@ -20,7 +20,7 @@ from easyssl.nn.vit import VIT_BACKBONES
 from easyssl.runtime.suggest import did_you_mean
 
 #: ``name: (block, blocks per stage)`` of the ResNets (torchvision's layouts; ResNet-10, one block per stage, is
-#: torchvision's ``ResNet(BasicBlock, [1, 1, 1, 1])``: half of ResNet-18's layers, so half the operations a step launches).
+#: torchvision's ``ResNet(BasicBlock, [1, 1, 1, 1])``: half of ResNet-18's convolutions, so about half the backbone's operations per step).
 RESNETS: dict[str, tuple[type[nn.Module], list[int]]] = {
     "resnet-10": (BasicBlock, [1, 1, 1, 1]),
     "resnet-18": (BasicBlock, [2, 2, 2, 2]),

@@ -83,8 +83,9 @@ FASHION_MNIST_VARIANTS: dict[str, dict] = {
     # the GPU recipe of the first H200 runs (0.8715 within 60 s), before small images took the CPU's recipe
     "former_gpu_recipe": {"model": {"width": 1.0, "pooled_stages": 1}, "collate": {"train_crop_size": 28}},
     "width1": {"model": {"width": 1.0, "pooled_stages": 2}},
-    # half the layers, so half the operations the host launches per step: tied with ResNet-18 on a CPU at equal wall
-    # time (fifteenth session, 0.9003 / 0.9036 against 0.9005 as returned); on a host-bound GPU, more steps in 60 s
+    # half the convolutions, so about half the backbone's operations the host launches per step: tied with ResNet-18
+    # on a CPU at equal wall time (fifteenth session, 0.9003 / 0.9036 against 0.9005 as returned); on a host-bound GPU,
+    # maybe more steps in 60 s
     "resnet10": {"model": {"backbone": "resnet-10", "width": 0.25}},
     "resnet10_w0375": {"model": {"backbone": "resnet-10", "width": 0.375}},
     "width_half": {"model": {"width": 0.5}},

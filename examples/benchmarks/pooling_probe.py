@@ -9,8 +9,11 @@ centred and scaled (``_std``: what a BatchNorm gives). Fifteenth session (issue 
 
     python examples/benchmarks/pooling_probe.py CHECKPOINT bench_data/fashion_mnist_fresh_test10000_40000
 """
+from __future__ import annotations
+
+import argparse
 import json
-import sys
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,46 +21,65 @@ import torch
 from easyssl import SSLDataset, fit_whitening, knn_accuracy, load_model
 from easyssl.config import eval_transform
 from easyssl.nn.embedding_views import embedding_view
-if len(sys.argv) != 3:
-    raise SystemExit(__doc__)
-ckpt, folder = sys.argv[1], sys.argv[2]
-model, saved = load_model(ckpt)
-model.eval()
-net = getattr(model.backbone, "model", model.backbone)
-views = model.embedding_views
-transform = eval_transform(saved)
-def gem(x, p): return x.clamp(min=1e-6).pow(p).mean((2, 3)).pow(1 / p)
-POOLS = {
-    "avg": lambda m: m.mean((2, 3)),
-    "max": lambda m: m.amax((2, 3)),
-    "gem3": lambda m: gem(m, 3.0),
-    "gem2": lambda m: gem(m, 2.0),
-    "avgmax": lambda m: torch.cat([m.mean((2, 3)), m.amax((2, 3))], 1),
+
+
+def gem(maps: torch.Tensor, p: float) -> torch.Tensor:
+    """Generalised-mean pooling of ``(B, C, h, w)`` maps (Radenovic et al., 2018): p = 1 is the average, large p the max."""
+    return maps.clamp(min=1e-6).pow(p).mean((2, 3)).pow(1 / p)
+
+
+#: Each pooling, applied to the stage-3 and stage-4 maps and concatenated.
+POOLS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "avg": lambda maps: maps.mean((2, 3)),
+    "max": lambda maps: maps.amax((2, 3)),
+    "gem3": lambda maps: gem(maps, 3.0),
+    "gem2": lambda maps: gem(maps, 2.0),
+    "avgmax": lambda maps: torch.cat([maps.mean((2, 3)), maps.amax((2, 3))], 1),
 }
-def feats(sub):
-    data = SSLDataset(f"{folder}/{sub}")
-    out = {k: [] for k in POOLS}
-    out["l2l3l4"] = []
+
+
+def pooled_features(model: torch.nn.Module, folder: str, transform: Callable) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every pooling of :data:`POOLS` (and ``l2l3l4``: the last three stages averaged) of the images of ``folder``,
+    averaged over the model's test-time views, and their labels."""
+    net = getattr(model.backbone, "model", model.backbone)  # a module passed as the backbone is wrapped
+    data = SSLDataset(folder)
+    out: dict[str, list[torch.Tensor]] = {name: [] for name in [*POOLS, "l2l3l4"]}
     with torch.no_grad():
-        for s in range(0, len(data), 500):
-            x = torch.stack([transform(data.load(j)[0]) for j in range(s, min(s + 500, len(data)))])
-            acc = {k: 0 for k in out}
-            for scale, mirrored in views:
-                v = embedding_view(x, scale, mirrored)
-                h2 = net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(v))))))
-                h3 = net.layer3(h2); h4 = net.layer4(h3)
-                for k, f in POOLS.items():
-                    acc[k] = acc[k] + torch.cat([f(h3), f(h4)], 1)
-                acc["l2l3l4"] = acc["l2l3l4"] + torch.cat([h2.mean((2, 3)), h3.mean((2, 3)), h4.mean((2, 3))], 1)
-            for k in out: out[k].append(acc[k] / len(views))
-    return {k: torch.cat(v).numpy().astype(np.float64) for k, v in out.items()}, np.array(data.get_targets())
-tr, ytr = feats("train"); te, yte = feats("test")
-res = {"ckpt": ckpt}
-for k in tr:
-    a, b = tr[k], te[k]
-    mean, W = fit_whitening(a)
-    c, s = a.mean(0), a.std(0) + 1e-6
-    for kk in (200, 20):
-        res[f"{k}_white_k{kk}"] = round(knn_accuracy((a - mean) @ W, ytr, (b - mean) @ W, yte, k=kk), 4)
-        res[f"{k}_std_k{kk}"] = round(knn_accuracy((a - c) / s, ytr, (b - c) / s, yte, k=kk), 4)
-print(json.dumps(res))
+        for start in range(0, len(data), 500):
+            x = torch.stack([transform(data.load(j)[0]) for j in range(start, min(start + 500, len(data)))])
+            sums: dict[str, torch.Tensor | float] = {name: 0.0 for name in out}
+            for scale, mirrored in model.embedding_views:
+                h2 = net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(embedding_view(x, scale, mirrored)))))))
+                h3 = net.layer3(h2)
+                h4 = net.layer4(h3)
+                for name, pool in POOLS.items():
+                    sums[name] = sums[name] + torch.cat([pool(h3), pool(h4)], 1)
+                sums["l2l3l4"] = sums["l2l3l4"] + torch.cat([h2.mean((2, 3)), h3.mean((2, 3)), h4.mean((2, 3))], 1)
+            for name in out:
+                out[name].append(sums[name] / len(model.embedding_views))
+    return {name: torch.cat(parts).numpy().astype(np.float64) for name, parts in out.items()}, np.array(data.get_targets())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="a small-image ResNet checkpoint (two pooled stages)")
+    parser.add_argument("folder", help="a folder with train/ and test/ class sub-folders")
+    args = parser.parse_args(argv)
+    model, saved = load_model(args.checkpoint)
+    model.eval()
+    transform = eval_transform(saved)
+    train, train_labels = pooled_features(model, f"{args.folder}/train", transform)
+    test, test_labels = pooled_features(model, f"{args.folder}/test", transform)
+    result: dict = {"checkpoint": args.checkpoint}
+    for name, features in train.items():
+        mean, whitening = fit_whitening(features)
+        centre, scale = features.mean(0), features.std(0) + 1e-6
+        for k in (200, 20):
+            result[f"{name}_white_k{k}"] = round(knn_accuracy((features - mean) @ whitening, train_labels, (test[name] - mean) @ whitening, test_labels, k=k), 4)
+            result[f"{name}_std_k{k}"] = round(knn_accuracy((features - centre) / scale, train_labels, (test[name] - centre) / scale, test_labels, k=k), 4)
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
