@@ -180,7 +180,9 @@ def default_backbone(input_size: int, device: torch.device) -> tuple[str, float]
     Depth: ResNet-10 (``"resnet-10"``, one block per stage) at the same width costs two thirds to three quarters of a step on 2 CPU
     cores and fits 1.8 times the epochs in the same time, but tied with ResNet-18 on the tuning split (fifteenth
     session, 555 s: kNN top-1 0.900 / 0.9045 as returned against 0.9005 / 0.904; at width 0.375, 0.9035 / 0.906), so
-    the depth stays; on a host-bound GPU its backbone launches about half the operations (the step's others are unchanged; not measured).
+    the depth stays. At width 0.375 it led by 0.15 to 0.3 points on three splits and tied on the benchmark split (sixteenth
+    session, 10 minutes: 0.8985 against the defaults' 0.898 and 0.9005 in two earlier runs): within one run's noise, not a
+    default. On a host-bound GPU its backbone launches about half the operations (the step's others are unchanged; not measured).
     """
     if input_size <= SMALL_INPUT_MAX_SIZE:
         return "resnet-18", 0.25

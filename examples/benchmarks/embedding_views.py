@@ -36,11 +36,15 @@ from easyssl import SSLDataset, knn_accuracy, load_model  # noqa: E402
 from easyssl.config import eval_transform  # noqa: E402
 from easyssl.nn import embedding_view  # noqa: E402
 
-#: The single views embedded: ``name: (scale, mirrored)``; 8/7 turns 28 px images into 32 px ones.
-VIEWS = {"image": (1.0, False), "mirror": (1.0, True), "large": (8 / 7, False), "large_mirror": (8 / 7, True)}
+#: The single views embedded: ``name: (scale, mirrored)``; 8/7 turns 28 px images into 32 px ones, 9/7 into 36 px, 6/7
+#: into 24 px (the last three pairs since the sixteenth session).
+VIEWS = {"image": (1.0, False), "mirror": (1.0, True), "large": (8 / 7, False), "large_mirror": (8 / 7, True),
+         "larger": (9 / 7, False), "larger_mirror": (9 / 7, True), "small": (6 / 7, False), "small_mirror": (6 / 7, True)}
+FOUR = ("image", "mirror", "large", "large_mirror")  # the defaults' views (easyssl.defaults.SMALL_IMAGE_EMBEDDING_VIEWS)
 #: The sets of views compared (each averaged).
 SETS = (("image",), ("image", "mirror"), ("image", "large"), ("image", "mirror", "large"),
-        ("image", "mirror", "large", "large_mirror"), ("large", "large_mirror"))
+        FOUR, ("large", "large_mirror"), (*FOUR, "larger", "larger_mirror"), (*FOUR, "small", "small_mirror"),
+        (*FOUR, "larger", "larger_mirror", "small", "small_mirror"), ("large", "large_mirror", "larger", "larger_mirror"))
 
 
 def view_features(model: torch.nn.Module, batches) -> dict[str, np.ndarray]:

@@ -285,3 +285,83 @@ def use_bf16_loss() -> None:
 
     simclr.SimCLR.embed = float32_embed
     simclr.SimCLR.training_loss = bf16_training_loss
+
+
+def debiased_nt_xent(z0: torch.Tensor, z1: torch.Tensor, temperature: float, tau_plus: float = 0.0, beta: float = 0.0) -> torch.Tensor:
+    """NT-Xent of two ``(N, D)`` batches of projections, debiased for false negatives (Chuang et al., 2020, "Debiased
+    contrastive learning") and, with ``beta`` above 0, with hard negatives weighted up (Robinson et al., 2021, "Contrastive
+    learning with hard negative samples"; their reference code's form). ``tau_plus`` 0 and ``beta`` 0: NT-Xent itself.
+
+    With few classes many of a batch's "negatives" are images of the anchor's own class (about a tenth with ten
+    classes): the debiased estimate subtracts ``tau_plus`` (the assumed share of same-class images) of the positive's
+    term from the negatives' sum, so the loss stops pushing same-class images apart. ``beta`` reweights each negative
+    by ``exp(beta * sim / t)``, normalised to mean 1 per anchor (detached: the weights are not trained)."""
+    import torch.nn.functional as F
+
+    n, t = z0.shape[0], temperature
+    out = F.normalize(torch.cat([z0.float(), z1.float()]), dim=1)
+    logits = out @ out.T / t
+    positive = torch.cat([(out[:n] * out[n:]).sum(1), (out[n:] * out[:n]).sum(1)]) / t
+    mask = ~torch.eye(2 * n, dtype=torch.bool, device=out.device)
+    mask[torch.arange(n), torch.arange(n) + n] = False
+    mask[torch.arange(n) + n, torch.arange(n)] = False
+    negative = logits[mask].view(2 * n, 2 * n - 2)
+    count = 2 * n - 2
+    if beta > 0:
+        weights = torch.softmax(beta * negative.detach(), dim=1) * count
+        negatives = (weights * negative.exp()).sum(1)
+    else:
+        negatives = negative.exp().sum(1)
+    estimate = (negatives - tau_plus * count * positive.exp()) / (1 - tau_plus)
+    estimate = estimate.clamp_min(count * torch.exp(torch.tensor(-1.0 / t)))
+    return (torch.log(positive.exp() + estimate) - positive).mean()
+
+
+def use_debiased_loss(tau_plus: float, beta: float = 0.0) -> None:
+    """SimCLR's NT-Xent replaced by :func:`debiased_nt_xent` (without a memory bank, on one process, as the screens run)."""
+    from easyssl.loss import NTXentLoss
+
+    def forward(self, z0, z1):
+        return debiased_nt_xent(z0, z1, self.temperature, tau_plus, beta)
+
+    NTXentLoss.forward = forward
+
+
+def use_zero_init_residual() -> None:
+    """easyssl's ResNets with the last BatchNorm of each residual block initialised to zero (Goyal et al., 2017, "Accurate,
+    large minibatch SGD"; torchvision's ``zero_init_residual``): every block starts as the identity, which fast training
+    recipes use to train a deep network from its first steps."""
+    from easyssl.nn import backbones
+
+    for name in backbones.RESNETS:
+        factory = backbones.BACKBONES[name]
+        backbones.register_backbone(name, lambda *a, _factory=factory, **k: _factory(*a, zero_init_residual=True, **k))
+
+
+def erase_rectangles(x: torch.Tensor, probability: float, scale: tuple[float, float] = (0.02, 0.2)) -> torch.Tensor:
+    """``x`` (B, C, H, W) with, in each image with ``probability``, a rectangle of ``scale`` of its area (aspect ratio
+    0.3-3.3, as torchvision's ``RandomErasing``) set to zero."""
+    n, _, h, w = x.shape
+    area = torch.empty(n).uniform_(*scale) * h * w
+    ratio = torch.empty(n).uniform_(-1.2, 1.2).exp()
+    eh = (area * ratio).sqrt().clamp(1, h).round()
+    ew = (area / ratio).sqrt().clamp(1, w).round()
+    y0 = (torch.rand(n) * (h - eh + 1)).floor()
+    x0 = (torch.rand(n) * (w - ew + 1)).floor()
+    rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+    inside = (rows >= y0.view(n, 1, 1)) & (rows < (y0 + eh).view(n, 1, 1)) & (cols >= x0.view(n, 1, 1)) & (cols < (x0 + ew).view(n, 1, 1))
+    inside &= (torch.rand(n) < probability).view(n, 1, 1)
+    return x.masked_fill(inside.unsqueeze(1).to(x.device), 0.0)
+
+
+def use_random_erasing(probability: float) -> None:
+    """Random erasing (Zhong et al., 2020) on SimCLR's views (:func:`erase_rectangles`), zero being the normalised
+    images' mean; each view on its own, so the two views of an image lose different parts."""
+    from easyssl.methods import simclr
+
+    original_loss = simclr.SimCLR.training_loss
+
+    def training_loss(self, views, criterion, progress):
+        return original_loss(self, [erase_rectangles(v, probability) for v in views[:2]] + list(views[2:]), criterion, progress)
+
+    simclr.SimCLR.training_loss = training_loss

@@ -112,8 +112,10 @@ def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=tuple(TRAINING_SET_SPLITS), default="tuning",
-                        help="which split cut from the official training set (fashion_mnist_data.TRAINING_SET_SPLITS)")
+    parser.add_argument("--split", choices=(*TRAINING_SET_SPLITS, "benchmark"), default="tuning",
+                        help="which split cut from the official training set (fashion_mnist_data.TRAINING_SET_SPLITS), or "
+                             "'benchmark' (bench_data/fashion_mnist: the budget curve's images, tested on 2,000 official test "
+                             "images; to measure a candidate there, never to tune on)")
     parser.add_argument("--data", help="its folder (default: bench_data/fashion_mnist_<split>)")
     parser.add_argument("--test-images", type=int, nargs=2, default=None, metavar=("COUNT", "OFFSET"),
                         help="test on COUNT images of the official training set from OFFSET (default: the split's 2,000); "
@@ -141,6 +143,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--res-schedule", type=int, nargs="+", default=None, metavar="SIZE",
                         help="experiment hook: progressive resizing, the training views' side in equal shares of training")
     parser.add_argument("--bf16-loss", action="store_true", help="experiment hook: SimCLR's heads and losses under bf16 autocast (a GPU's precision there)")
+    parser.add_argument("--debiased", type=float, nargs=2, default=None, metavar=("TAU_PLUS", "BETA"),
+                        help="experiment hook: SimCLR's NT-Xent debiased for false negatives (TAU_PLUS: their assumed share) "
+                             "and, BETA above 0, hard negatives weighted up")
+    parser.add_argument("--zero-init", action="store_true", help="experiment hook: each residual block's last BatchNorm starts at zero")
+    parser.add_argument("--erase", type=float, default=0.0, metavar="P", help="experiment hook: random erasing of SimCLR's views with probability P")
+    parser.add_argument("--seed", type=int, default=None, help="the run's seed (easyssl's default: 1), to measure what a seed alone moves")
     parser.add_argument("--tag", default="")
     parser.add_argument("--json", help="append the figures as one line to this file")
     args = parser.parse_args(argv)
@@ -168,10 +176,23 @@ def main(argv: list[str] | None = None) -> dict:
         hooks.use_decoupled_loss(args.dcl == "dclw", joint=args.dcl == "dcl-joint")
     if args.bf16_loss:
         hooks.use_bf16_loss()
+    if args.debiased:
+        hooks.use_debiased_loss(*args.debiased)
+    if args.zero_init:
+        hooks.use_zero_init_residual()
+    if args.erase:
+        hooks.use_random_erasing(args.erase)
     n_test, test_offset = args.test_images or (2_000, None)
-    default_data = f"bench_data/fashion_mnist_{args.split}" + (f"_test{n_test}_{test_offset}" if args.test_images else "")
-    train_dir, test_dir = build_folder(args.data or default_data, 10_000, n_test, tuning=args.split, test_offset=test_offset)
+    if args.split == "benchmark":
+        if args.test_images:
+            parser.error("--split benchmark tests on the official test set's first 2,000 images; --test-images is for the splits cut from the training set")
+        train_dir, test_dir = build_folder(args.data or "bench_data/fashion_mnist", 10_000, 2_000)
+    else:
+        default_data = f"bench_data/fashion_mnist_{args.split}" + (f"_test{n_test}_{test_offset}" if args.test_images else "")
+        train_dir, test_dir = build_folder(args.data or default_data, 10_000, n_test, tuning=args.split, test_offset=test_offset)
     config: dict = {"trainer": {"max_time": args.budget, "progress_bar": False}, "checkpoint_dir": tempfile.mkdtemp(prefix="easyssl-screen-")}
+    if args.seed is not None:
+        config["seed"] = args.seed
     for section, values in parse_overrides(args.set).items():
         config.setdefault(section, {}).update(values)
     custom = (lambda: stride_backbone(args.width, args.stem_stride)) if args.stem_stride else None
