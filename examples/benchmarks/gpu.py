@@ -84,7 +84,7 @@ FASHION_MNIST_VARIANTS: dict[str, dict] = {
     "former_gpu_recipe": {"model": {"width": 1.0, "pooled_stages": 1}, "collate": {"train_crop_size": 28}},
     "width1": {"model": {"width": 1.0, "pooled_stages": 2}},
     # half the convolutions, so about half the backbone's operations the host launches per step: tied with ResNet-18
-    # on a CPU at equal wall time (fifteenth session, 0.9003 / 0.9036 against 0.9005 as returned); on a host-bound GPU,
+    # on a CPU at equal wall time (fifteenth session, 0.9003 / 0.9045 against 0.9005 / 0.9038 as returned); on a host-bound GPU,
     # maybe more steps in 60 s
     "resnet10": {"model": {"backbone": "resnet-10", "width": 0.25}},
     "resnet10_w0375": {"model": {"backbone": "resnet-10", "width": 0.375}},
