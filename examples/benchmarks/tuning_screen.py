@@ -41,7 +41,9 @@ NT-Xent (temperature ``T``) on the backbone's own features, ``--uniformity W T``
 hooks became ``--set model.decorrelation_weight=W`` and ``--set model.feature_norm=true``, now the defaults for
 small images). ``--views N`` trains on ``N`` views per image with the multi-positive NT-Xent (eleventh session);
 ``--res-schedule 16 20 24`` resizes the training views progressively (twelfth session); ``--bf16-loss`` runs SimCLR's
-heads and losses under bf16 autocast, as a CUDA GPU does (fourteenth session).
+heads and losses under bf16 autocast, as a CUDA GPU does (fourteenth session); ``--debiased``, ``--zero-init`` and
+``--erase`` (sixteenth session); ``--augself W`` adds AugSelf's regression of the two views' crop and colour
+differences (``augself_hook.py``, seventeenth session).
 Readout-only probes of a saved checkpoint (``--checkpoint``) need no training. ``--test-images 10000 40000`` tests on
 10,000 images of the official training set from image 40,000 (disjoint from the tuning split's training images)
 instead of the split's 2,000, for figures that move by under half a point from run to run, not a point:
@@ -61,6 +63,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import augself_hook  # noqa: E402
 import screen_hooks as hooks  # noqa: E402
 from common import parse_overrides, report  # noqa: E402
 from fashion_mnist_data import TRAINING_SET_SPLITS, build_folder  # noqa: E402
@@ -148,6 +151,9 @@ def main(argv: list[str] | None = None) -> dict:
                              "and, BETA above 0, hard negatives weighted up")
     parser.add_argument("--zero-init", action="store_true", help="experiment hook: each residual block's last BatchNorm starts at zero")
     parser.add_argument("--erase", type=float, default=0.0, metavar="P", help="experiment hook: random erasing of SimCLR's views with probability P")
+    parser.add_argument("--augself", type=float, default=0.0, metavar="WEIGHT",
+                        help="experiment hook: SimCLR also regresses the difference of its two views' crops and colour jitter "
+                             "(AugSelf, Lee et al. 2021; augself_hook.py), its squared error times WEIGHT added to the loss")
     parser.add_argument("--seed", type=int, default=None, help="the run's seed (easyssl's default: 1), to measure what a seed alone moves")
     parser.add_argument("--tag", default="")
     parser.add_argument("--json", help="append the figures as one line to this file")
@@ -182,6 +188,8 @@ def main(argv: list[str] | None = None) -> dict:
         hooks.use_zero_init_residual()
     if args.erase:
         hooks.use_random_erasing(args.erase)
+    if args.augself:
+        augself_hook.use_augself(args.augself)
     n_test, test_offset = args.test_images or (2_000, None)
     if args.split == "benchmark":
         if args.test_images:
