@@ -19,6 +19,8 @@ prediction turns them, so the target is what the network can see.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 #: Parameters of each view batch made since the last training step: ``(B, 8)`` tensors, in the order the views were made.
@@ -69,8 +71,6 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def recording_forward(self, images: torch.Tensor) -> torch.Tensor:
     """``BatchViewAugment.forward`` for crop + flip views, with the parameters of the batch appended to :data:`RECORDED`."""
-    import math
-
     from torchvision.ops import roi_align
 
     if self.vf_prob > 0 or self.rr_prob > 0:
@@ -97,8 +97,9 @@ def recording_forward(self, images: torch.Tensor) -> torch.Tensor:
         x = ((x - mean) * c.view(n, 1, 1, 1) + mean).clamp_(0, 1)
         gray = _gray(x)
         x = ((x - gray) * s.view(n, 1, 1, 1) + gray).clamp_(0, 1)
-        hue = _uniform(n, -self.hue, self.hue, device) * apply.float() if self.hue > 0 else torch.zeros(n, device=device)
+        hue = torch.zeros(n, device=device)
         if self.hue > 0:
+            hue = _uniform(n, -self.hue, self.hue, device) * apply.float()
             x = self._rotate_hue(x, hue * (2 * math.pi))
         colour = torch.stack([b, c, s, hue], 1)
     if self.gray_prob > 0:
@@ -135,6 +136,7 @@ def use_augself(weight: float, hidden: int = 512) -> None:
                                           nn.ReLU(inplace=True), nn.Linear(hidden, len(PARAMETERS)))
 
     def training_loss(self, views, criterion, progress):
+        # SimCLR.training_loss written out, as it needs the features and the turns; a test checks the two agree
         if len(RECORDED) < 2:
             raise RuntimeError("the AugSelf hook found no recorded view parameters: are the views made in batches?")
         first, second = RECORDED[-2], RECORDED[-1]

@@ -69,7 +69,7 @@ def test_target_turns_with_the_views(k):
     image[0, 0, a[1], a[0]] = 1.0
     image[0, 0, b[1], b[0]] = 2.0
     turned = quarter_turn(image, torch.tensor([k]))[0, 0]
-    (ay, ax), (by, bx) = [divmod(int((turned == value).nonzero()[0, 0] * 28 + (turned == value).nonzero()[0, 1]), 28) for value in (1.0, 2.0)]
+    (ay, ax), (by, bx) = [(turned == value).nonzero()[0].tolist() for value in (1.0, 2.0)]  # (row, column) after the turn
     first = torch.tensor([[b[0] / 28, b[1] / 28, 0.5, 0.3, 1, 1, 1, 0]])
     second = torch.tensor([[a[0] / 28, a[1] / 28, 0.2, 0.4, 1, 1, 1, 0]])
     target = augself_hook.difference_target(first, second, torch.tensor([k]))
@@ -97,3 +97,23 @@ def test_simclr_learns_the_augmentation_difference(monkeypatch, images):
     assert model.augself_head[0].weight.grad.abs().sum() > 0
     with pytest.raises(RuntimeError, match="no recorded view parameters"):
         model.training_loss(views, criterion, None)
+
+
+def test_without_its_term_the_loss_is_simclrs(monkeypatch, images):
+    # the hook writes SimCLR's training loss out again to reach its features: weight 0 must give SimCLR's loss exactly
+    from easyssl.methods import simclr
+    from easyssl.models import backbone
+
+    for cls, name in ((simclr.SimCLR, "__init__"), (simclr.SimCLR, "training_loss"), (BatchViewAugment, "forward")):
+        monkeypatch.setattr(cls, name, getattr(cls, name))
+    simclrs_loss = simclr.SimCLR.training_loss
+    augself_hook.use_augself(0.0, hidden=32)
+    torch.manual_seed(0)
+    model = simclr.SimCLR(backbone("resnet-18", width=0.25, input_size=20), rotation_weight=0.4, decorrelation_weight=0.1, feature_norm=True)
+    augself_hook.RECORDED.clear()
+    views = batch_two_view_augment(input_size=20, min_scale=0.25)(images)
+    criterion = simclr.NTXentLoss(0.2)
+    torch.manual_seed(1)  # the same quarter turns in both
+    expected = simclrs_loss(model, views, criterion, None)
+    torch.manual_seed(1)
+    assert torch.allclose(model.training_loss(views, criterion, None), expected, rtol=1e-6, atol=1e-6)
