@@ -213,6 +213,7 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
             device=device,
             precision=trainer_cfg["precision"],
             compile=bool(trainer_cfg["compile"]),
+            cuda_graphs=trainer_cfg.get("cuda_graphs", AUTO),
             sync_batchnorm=bool(trainer_cfg.get("sync_batchnorm", False)),
             calibration_loader=calibration_loader(data, eval_transform(config), seed, device, cache=train_data if batch_transform else None),
             live_evaluation=build_live_evaluation(config["evaluation"], open_dataset, eval_transform(config)),  # labels: eval folder only

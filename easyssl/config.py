@@ -45,6 +45,7 @@ FIXED_SECTIONS: dict[str, dict[str, Any]] = {
     "trainer": {
         "max_epochs": AUTO, "max_steps": None, "max_time": None, "device": AUTO, "precision": AUTO, "compile": False,
         "progress_bar": True, "sync_batchnorm": False,
+        "cuda_graphs": AUTO,  # steps replayed as CUDA graphs where the method and optimiser allow (easyssl.train.step)
     },
     # Live evaluation (easyssl.train.live_eval): kNN top-1 on a labelled folder during training; off while knn_dir is None.
     "evaluation": {"knn_dir": None, "knn_train_dir": None, "every": 1, "k": 200, "max_images": 2000},

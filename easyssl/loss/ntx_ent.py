@@ -43,6 +43,12 @@ class NTXentLoss(nn.Module):
         self.gather_distributed = gather_distributed
         self.memory_bank = MemoryBank(memory_bank_size)
 
+    @property
+    def graph_safe(self) -> bool:
+        """Whether a CUDA graph can replay this loss (:mod:`easyssl.train.step`): not with a memory bank, whose
+        write position is read on the host."""
+        return self.memory_bank.size == 0
+
     def forward(self, z0: torch.Tensor, z1: torch.Tensor) -> torch.Tensor:
         """Return the mean NT-Xent loss of the two views (each of shape ``(N, D)``)."""
         if z0.shape != z1.shape or z0.dim() != 2:
@@ -71,8 +77,11 @@ class NTXentLoss(nn.Module):
         t = self.temperature
         logits_01 = z0 @ z1_all.T / t
         logits_10 = z1 @ z0_all.T / t
-        logits_00 = (z0 @ z0_all.T / t)[~diag].view(n, -1)
-        logits_11 = (z1 @ z1_all.T / t)[~diag].view(n, -1)
+        # A sample against itself is masked out with -inf (a zero term of the softmax) rather than cut out by
+        # boolean indexing, which waits for the device to count the kept entries: no host sync, so a CUDA graph
+        # can hold the loss, and the same value.
+        logits_00 = (z0 @ z0_all.T / t).masked_fill(diag, float("-inf"))
+        logits_11 = (z1 @ z1_all.T / t).masked_fill(diag, float("-inf"))
         logits = torch.cat(
             [torch.cat([logits_01, logits_00], dim=1), torch.cat([logits_10, logits_11], dim=1)], dim=0
         )

@@ -62,6 +62,7 @@ class SimCLR(SSLModel):
     """
 
     method = "simclr"
+    graph_safe = True  # its quarter turns are drawn on the device; the progress is not read
 
     def __init__(
         self, backbone: nn.Module, num_features: int | None = None, hidden_dim: int | None = None, out_dim: int = 128, num_layers: int = 2,

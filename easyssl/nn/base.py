@@ -81,6 +81,9 @@ class SSLModel(nn.Module):
 
     #: Name of the method in the registry (``"simclr"``...), saved in checkpoints.
     method: str = ""
+    #: True where ``training_loss`` can be captured as a CUDA graph (:mod:`easyssl.train.step`): it neither syncs with
+    #: the host nor reads the training progress (a graph would freeze its values at capture).
+    graph_safe: bool = False
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()

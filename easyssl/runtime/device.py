@@ -100,13 +100,14 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-def autocast(device: torch.device, precision: str) -> ContextManager:
+def autocast(device: torch.device, precision: str, cache_enabled: bool = True) -> ContextManager:
     """The autocast context of a resolved ``precision`` (see :func:`resolve_precision`) on ``device``:
-    bf16 or float16 autocast, or a no-op context for ``"32"``."""
+    bf16 or float16 autocast, or a no-op context for ``"32"``. ``cache_enabled=False`` inside a CUDA graph's capture
+    (autocast's cache of cast weights cannot outlive it)."""
     if precision in ("bf16", "bf16-mixed"):
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache_enabled)
     if precision in ("16", "fp16", "16-mixed"):
-        return torch.autocast(device_type=device.type, dtype=torch.float16)
+        return torch.autocast(device_type=device.type, dtype=torch.float16, cache_enabled=cache_enabled)
     return contextlib.nullcontext()
 
 

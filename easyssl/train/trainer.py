@@ -19,7 +19,7 @@ from easyssl.nn import IMAGE_ONLY, SSLModel, TrainingProgress, views_cost
 from easyssl.runtime import distributed
 from easyssl.runtime.budget import TimeBudget
 from easyssl.runtime.checkpoint import LAST_CHECKPOINT, load_checkpoint, save_checkpoint
-from easyssl.runtime.device import autocast, resolve_device, resolve_precision
+from easyssl.runtime.device import resolve_device, resolve_precision
 from easyssl.runtime.log import logger
 from easyssl.runtime.rng import RandomStreams
 from easyssl.train.live_eval import LiveEvaluation
@@ -28,20 +28,9 @@ from easyssl.train.metrics import RunReporter
 from easyssl.train.memory import explain_out_of_memory
 from easyssl.train.compat import AUTO_RUN_DIR, before_training, check_training_loader, embedding_loader, schedules
 from easyssl.train.state import restore_state, training_state
+from easyssl.train.step import StepRunner, TrainStep
 from easyssl.train.timing import BudgetPlan
 from easyssl.train.whitening import calibrate_embeddings, calibration_size
-
-
-class TrainStep(nn.Module):
-    """Model and criterion under one ``forward``, so that DistributedDataParallel sees the whole step."""
-
-    def __init__(self, model: SSLModel, criterion: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.criterion = criterion
-
-    def forward(self, views: Sequence[torch.Tensor], progress: TrainingProgress) -> torch.Tensor:
-        return self.model.training_loss(views, self.criterion, progress)
 
 
 class SelfSupervisedEmbedding:
@@ -92,6 +81,9 @@ class SelfSupervisedEmbedding:
         seed: An int or :class:`~easyssl.runtime.rng.RandomStreams`: the random streams
             training draws from (see above); None for the global ones.
         live_evaluation: kNN top-1 on a labelled folder during training (:class:`~easyssl.train.live_eval.LiveEvaluation`).
+        cuda_graphs: ``"auto"``: on a CUDA device, steps of a graph-safe loss under plain SGD are captured as CUDA
+            graphs and replayed (a small model's step is bound by the host's kernel launches; see
+            :mod:`easyssl.train.step`); True: the same, with a warning when it cannot be; False: never.
 
     Example:
         >>> trainer = SelfSupervisedEmbedding(model, NTXentLoss(), optimizer, loader, seed=1)
@@ -117,6 +109,7 @@ class SelfSupervisedEmbedding:
         calibration_loader: DataLoader | None = None,
         seed: int | RandomStreams | None = None,
         live_evaluation: LiveEvaluation | None = None,
+        cuda_graphs: bool | str = "auto",
     ) -> None:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
@@ -150,6 +143,8 @@ class SelfSupervisedEmbedding:
             step = nn.parallel.DistributedDataParallel(step, device_ids=ids, find_unused_parameters=False)
         #: What one training step calls: :class:`TrainStep`, wrapped by DDP and ``torch.compile`` when they are on.
         self.step_module: nn.Module = torch.compile(step) if compile else step
+        #: Runs each step: :class:`~easyssl.train.step.StepRunner` (CUDA graphs where possible, see ``cuda_graphs``).
+        self.steps = StepRunner(self.model, optimizer, self.device, self.precision, enabled=cuda_graphs)
 
     # ------------------------------------------------------------------ training
     def views(self, batch: Any) -> list[torch.Tensor]:
@@ -342,11 +337,7 @@ class SelfSupervisedEmbedding:
                 bar.update(1)
                 continue
             self._set_lr()
-            with autocast(self.device, self.precision):
-                loss = self.step_module(views, self.progress)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            loss = self.steps(self.step_module, views, self.progress)  # forward, backward, update (a CUDA graph's replay where it can)
             if self.scheduler is not None:
                 self.scheduler.step()
             self.model.on_after_step(self.progress)

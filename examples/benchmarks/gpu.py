@@ -65,13 +65,13 @@ SMOKE = {"photos": 64, "train_images": 48, "side": (64, 128), "input": 32, "back
          "profile_batches": [16, 64]}
 #: Seconds each stage may take (full run); smoke runs get a fixed 180 s each.
 TIMEOUTS = {"embed_easyssl": 90, "embed_peer": 75, "train_easyssl": 100, "train_peer": 150,
-            "small_easyssl": 60, "small_profile": 120, "fashion_mnist": 120}
+            "small_easyssl": 60, "small_profile": 120, "fashion_mnist": 120, "graph_check": 90}
 #: The whole run's limit: stages that would start past it are skipped (the JSON says so).
 TOTAL_SECONDS = 480
 #: Stages that run only when ``--only`` names them: the profile, and variants of the small-image recipe
 #: against the defaults on Fashion-MNIST (``fashion_mnist_<name>``), to tune that recipe on a GPU (the
 #: former GPU recipe among them: the defaults took the CPU's recipe on a CPU measurement).
-OPTIONAL_STAGES = ("small_profile",)
+OPTIONAL_STAGES = ("small_profile", "graph_check")
 FASHION_MNIST_VARIANTS: dict[str, dict] = {
     "batch128": {"loader": {"batch_size": 128}},
     "batch256": {"loader": {"batch_size": 256}},
@@ -89,6 +89,10 @@ FASHION_MNIST_VARIANTS: dict[str, dict] = {
     "resnet10": {"model": {"backbone": "resnet-10", "width": 0.25}},
     "resnet10_w0375": {"model": {"backbone": "resnet-10", "width": 0.375}},
     "width_half": {"model": {"width": 0.5}},
+    # a host-bound step costs about as much at half width; in float32 too (does bf16 cost the GPU's per-step gap?)
+    "nographs": {"trainer": {"cuda_graphs": False}},  # the ordinary steps, as before the eighteenth session
+    "width_half_fp32": {"model": {"width": 0.5}, "trainer": {"precision": "32"}},
+    "width1_fp32": {"model": {"width": 1.0, "pooled_stages": 2}, "trainer": {"precision": "32"}},
     "crop28": {"collate": {"train_crop_size": 28}},
     "pooled1": {"model": {"pooled_stages": 1}},
     "one_view": {"model": {"embedding_views": [[1.0, False]]}},
@@ -401,10 +405,20 @@ def stage_small_profile(a: dict) -> dict:
 
 def stage_fashion_mnist(a: dict) -> dict:
     """kNN top-1 on the Fashion-MNIST folder within ``max_time``, and the budget's overrun."""
+    import logging
+
     from common import run_ours
 
     import easyssl
 
+    graph_lines: list[str] = []  # what the step runner said: graphs captured, or why not
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            if "CUDA graph" in record.getMessage():
+                graph_lines.append(record.getMessage())
+
+    logging.getLogger("easyssl").addHandler(Collect())
     result = run_ours(a["fm_train"], a["fm_test"], max_time=a["max_time"], batch_size=a.get("batch_size", "auto"), extra=a.get("extra"),
                       progress_bar=True)  # one line per epoch in a log: where a run that overran was
     result["overrun_seconds"] = result["train_seconds"] - a["max_time"]
@@ -413,7 +427,42 @@ def stage_fashion_mnist(a: dict) -> dict:
     result["epoch_seconds"] = [round(h["seconds"], 2) for h in history[:3]]
     result["lr"] = result["config"]["optimizer"].get("lr")
     result["batch_size"] = result["config"]["loader"]["batch_size"]
+    result["cuda_graph_log"] = graph_lines[:6]
     return {k: v for k, v in result.items() if k not in ("config", "checkpoint")}
+
+
+def stage_graph_check(a: dict) -> dict:
+    """The small-image recipe's training step on Fashion-MNIST, ordinary and replayed as a CUDA graph
+    (easyssl.train.step): milliseconds a step (synchronised) and the losses of each, from the same start."""
+    import copy
+
+    import torch
+
+    import easyssl
+    from easyssl.train.step import StepRunner
+
+    run = easyssl.build_training(a["fm_train"], checkpoint_dir=tempfile.mkdtemp(dir=a["work"]), trainer={"max_epochs": 1, "progress_bar": False})
+    trainer = run.trainer
+    sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
+    loaded = [batch for _, batch in zip(range(40), trainer.dataloader)]
+    views = [trainer.views(loaded[i % len(loaded)]) for i in range(40)]
+    start_model, start_optimizer = copy.deepcopy(trainer.model.state_dict()), copy.deepcopy(trainer.optimizer.state_dict())
+    result: dict[str, Any] = {"batch": views[0][0].shape[0], "view_shape": list(views[0][0].shape), "precision": trainer.precision}
+    for label, enabled in (("ordinary", False), ("graphed", "auto"), ("ordinary_again", False), ("graphed_again", "auto")):
+        trainer.model.load_state_dict(start_model)
+        trainer.optimizer.load_state_dict(start_optimizer)
+        runner = StepRunner(trainer.model, trainer.optimizer, trainer.device, trainer.precision, enabled=enabled)
+        losses = []
+        torch.manual_seed(0)
+        for i, batch_views in enumerate(views):
+            if i == 10:  # after the warm-up and the capture
+                sync()
+                begin = time.perf_counter()
+            losses.append(runner(trainer.step_module, batch_views, trainer.progress))
+        sync()
+        result[label] = {"step_ms": (time.perf_counter() - begin) * 1000 / (len(views) - 10), "why_not": runner.why_not, "failed": runner.failed,
+                         "replays": runner.replays, "losses": [round(float(x), 4) for x in losses[::4]]}
+    return result
 
 
 STAGES = {name[len("stage_"):]: fn for name, fn in globals().items() if name.startswith("stage_")}
@@ -508,6 +557,7 @@ def main(argv: list[str] | None = None) -> dict:
     if fm_train:
         fm_args = {**base, "fm_train": fm_train, "fm_test": fm_test, "max_time": sizes["fmnist_time"]}
         plan.append(("fashion_mnist", "fashion_mnist", fm_args, {}))
+        plan.append(("graph_check", "graph_check", fm_args, {}))
         for name, overrides in FASHION_MNIST_VARIANTS.items():
             batch = overrides.get("loader", {}).get("batch_size")
             extra = {k: v for k, v in overrides.items() if k != "loader"}
