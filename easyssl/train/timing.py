@@ -63,6 +63,10 @@ class BudgetPlan:
         self.last_write: float | None = None
         self.written_seconds = 0.0  # every checkpoint write of the run so far
         self.marks: list[tuple[str, float]] = []
+        #: Seconds per calibration image, timed on a batch of the pass itself (:meth:`measure_calibration`); None: modelled.
+        self.calibration_rate: float | None = None
+        #: Images the calibration pass embedded (None: it has not run), for :meth:`report`.
+        self.calibrated_images: int | None = None
         self.update()
 
     def seed_from_history(self, history: list[dict]) -> None:
@@ -105,13 +109,27 @@ class BudgetPlan:
             return True
         return time.perf_counter() - self.last_write >= CHECKPOINT_SPACING * self.checkpoint_seconds
 
+    def measure_calibration(self, images: int, seconds: float) -> None:
+        """A batch of ``images`` calibration images took ``seconds`` to embed: the pass is planned from this rate from
+        now on, not from the training steps' (see :meth:`calibration_seconds`)."""
+        if images > 0 and seconds > 0:
+            self.calibration_rate = float(seconds) / int(images)
+            self.update()
+
     def calibration_seconds(self, images: int | None = None) -> float:
         """Estimated seconds of the calibration pass over ``images`` (default: the planned number); 0 before any measurement.
 
-        From the recent steps' seconds per image, not the run's average: the first epoch also decodes every file
-        into the cache, which the calibration pass then reads, so the average overstates the pass's cost.
+        From a timed batch of the pass where the trainer measured one (:meth:`measure_calibration`), else from the
+        recent training steps' seconds per image (not the run's average: the first epoch also decodes every file into
+        the cache, which the calibration pass then reads, so the average overstates the pass's cost) times
+        :data:`EMBED_COST`. That ratio holds on a CPU, where both are bound by arithmetic; on a GPU whose steps are
+        replayed as CUDA graphs a training image cost a few microseconds while the pass's forward passes still paid
+        every kernel launch, and the modelled 0.2-0.3 s left a pass of 10,000 Fashion-MNIST images a fraction of them.
         """
         images = self.calibration_images if images is None else int(images)
+        if self.calibration_rate is not None and images:
+            seconds = images * self.calibration_rate
+            return min(seconds, MAX_CALIBRATION_SHARE * self.budget.seconds) if self.budget.seconds else seconds
         if not images or not self.images or not self.seconds:
             return 0.0
         per_image = self.image_seconds or self.seconds / self.images
@@ -151,4 +169,6 @@ class BudgetPlan:
         if epochs and "training" in phases:
             first = f", the first {epochs[0]['seconds']:.1f} s" if len(epochs) > 1 else ""
             parts[list(phases).index("training")] += f" ({len(epochs)} epoch(s){first}; checkpoints {self.written_seconds:.1f} s)"
+        if "whitening" in phases and self.calibrated_images is not None:  # a pass cut short by its deadline shows here
+            parts[list(phases).index("whitening")] += f" ({self.calibrated_images:,} of {self.calibration_images:,} images)"
         return f"easyssl: {sum(phases.values()):.1f} s: " + ", ".join(parts)

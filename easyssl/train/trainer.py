@@ -30,7 +30,7 @@ from easyssl.train.compat import AUTO_RUN_DIR, before_training, check_training_l
 from easyssl.train.state import restore_state, training_state
 from easyssl.train.step import StepRunner, TrainStep
 from easyssl.train.timing import BudgetPlan
-from easyssl.train.whitening import calibrate_embeddings, calibration_size
+from easyssl.train.whitening import calibrate_embeddings, calibration_size, time_calibration
 
 
 class SelfSupervisedEmbedding:
@@ -242,7 +242,8 @@ class SelfSupervisedEmbedding:
             if self.calibration_loader is not None and self.history:
                 # Every process computes the same statistics (no collective); a budget's deadline leaves the last checkpoint its share.
                 deadline = self.plan.calibration_deadline() if self.budget else None
-                calibrate_embeddings(self.model, self.calibration_loader, self.device, self.precision, self.channels_last, deadline=deadline)
+                self.plan.calibrated_images = calibrate_embeddings(self.model, self.calibration_loader, self.device, self.precision,
+                                                                   self.channels_last, deadline=deadline)
                 self.plan.mark("whitening")
                 self.elapsed = self.budget.used()
                 self.model.train()
@@ -275,6 +276,10 @@ class SelfSupervisedEmbedding:
                 with explain_out_of_memory(getattr(self.dataloader, "batch_size", None), self.device):  # names the batch size and the memory
                     finished = self._train_epoch(epoch, max_steps, progress_bar)
                 self.reporter.epoch_done(self, epoch + int(finished), not finished or (max_epochs is not None and epoch + 1 >= max_epochs) or done())
+                if finished and self.budget.seconds and self.calibration_loader is not None and self.plan.calibration_rate is None:
+                    # the pass that follows training, timed on two of its batches: its share of the budget (see BudgetPlan)
+                    self.plan.measure_calibration(*time_calibration(self.model, self.calibration_loader, self.device, self.precision,
+                                                                    self.channels_last))
                 self.plan.update()
                 if finished:
                     epoch += 1

@@ -1,8 +1,8 @@
 """Whitened embeddings: the mean and ZCA whitening matrix of a model's features on its training images.
 
 :func:`calibrate_embeddings` fits them into a model (the trainer runs it at the end of
-training), :func:`fit_whitening` fits them to any features, and :func:`calibration_loader`
-picks the training images the statistics come from.
+training), :func:`fit_whitening` fits them to any features, :func:`calibration_loader`
+picks the training images the statistics come from, and :func:`time_calibration` times the pass for a budget.
 """
 
 from __future__ import annotations
@@ -111,6 +111,28 @@ def _calibrate(model, dataloader, device, precision, channels_last, max_images, 
     mean, whitening = _whitening(total, products, count, shrinkage)
     model.set_embedding_statistics(mean, whitening)
     return count
+
+
+def time_calibration(model: torch.nn.Module, dataloader: Any, device: str | torch.device = "auto", precision: str = "auto",
+                     channels_last: bool = False) -> tuple[int, float]:
+    """Embed up to two batches of ``dataloader`` as the calibration pass does and time the second (the first pays
+    one-off costs, such as the kernel selection for the embedding's shapes): ``(images, seconds)`` of the timed batch,
+    for :meth:`easyssl.train.timing.BudgetPlan.measure_calibration`. ``(0, 0.0)`` for an empty loader, and for one
+    that would start worker processes (starting them costs more than the measurement is worth; the plan then models
+    the pass from the training steps). The model is left in the mode it was in."""
+    if getattr(dataloader, "num_workers", 0):
+        return 0, 0.0
+    device = resolve_device(device)
+    batches = iter_embeddings(model, dataloader, device, resolve_precision(precision, device), channels_last, False, whiten=False)
+    timed: tuple[int, float] = (0, 0.0)
+    with contextlib.closing(batches):  # closing: the model goes back to its mode
+        last = time.perf_counter()
+        for index, (array, _, _) in enumerate(batches):
+            now = time.perf_counter()
+            timed, last = (len(array), now - last), now
+            if index == 1:
+                break
+    return timed
 
 
 def feature_norm(model: torch.nn.Module) -> torch.nn.BatchNorm1d | None:

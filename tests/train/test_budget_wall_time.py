@@ -120,3 +120,44 @@ def test_the_phase_report_counts_from_the_start_and_the_checkpoint_writes():
     assert plan.phases(start) == pytest.approx({"set-up": 1.0, "training": 1.5, "whitening": 0.25})
     line = plan.report(start, [{"seconds": 1.0}, {"seconds": 0.4}])
     assert line == "easyssl: 2.8 s: set-up 1.0 s, training 1.5 s (2 epoch(s), the first 1.0 s; checkpoints 0.8 s), whitening 0.2 s"
+
+
+def test_a_measured_calibration_rate_replaces_the_modelled_one():
+    """Eighteenth session: with a GPU's steps replayed as CUDA graphs a training image cost a few microseconds while
+    the pass's forward passes did not get faster, so EMBED_COST x the training rate kept back a fraction of the pass."""
+    budget = TimeBudget(100.0)
+    plan = BudgetPlan(budget, calibration_images=8000)
+    plan.record_step(images=10, seconds=30.0)
+    plan.record_step(images=1000, seconds=10.0)
+    assert plan.calibration_seconds() == pytest.approx(10.0)  # modelled: 8000 x 1/8 x 10 ms
+    plan.measure_calibration(images=256, seconds=0.64)  # 2.5 ms an image, timed on the pass itself
+    assert plan.calibration_seconds() == pytest.approx(20.0)  # 8000 x 2.5 ms = 20 s: at the fifth of the budget
+    assert budget.stop_at == pytest.approx(100.0 - 20.0 - plan.checkpoint_seconds)
+    plan.measure_calibration(images=256, seconds=0.128)
+    assert plan.calibration_seconds() == pytest.approx(4.0)
+    plan.calibrated_images = 5376
+    plan.marks = [("training", time.perf_counter()), ("whitening", time.perf_counter())]
+    assert "whitening 0.0 s (5,376 of 8,000 images)" in plan.report(time.perf_counter(), [])
+
+
+def test_time_calibration_times_the_second_batch_and_skips_worker_loaders():
+    from easyssl.train.whitening import time_calibration
+
+    data = [(torch.rand(3, 4, 4), 0, f"{i}") for i in range(64)]
+    collate = lambda b: (torch.stack([x[0] for x in b]), torch.zeros(len(b)), [x[2] for x in b])  # noqa: E731
+    model = _Model().train()
+    images, seconds = time_calibration(model, torch.utils.data.DataLoader(data, batch_size=8, collate_fn=collate), device="cpu", precision="32")
+    assert images == 8 and seconds > 0 and model.seen == 16 and model.training  # two batches embedded, the model's mode kept
+    with_workers = torch.utils.data.DataLoader(data, batch_size=8, collate_fn=collate, num_workers=2)
+    assert time_calibration(_Model(), with_workers, device="cpu", precision="32") == (0, 0.0)
+
+
+def test_a_budgeted_run_times_its_calibration_pass_and_whitens_every_image(tmp_path, caplog):
+    folder = _small_folder(tmp_path / "images", n=200)
+    caplog.set_level("INFO", logger="easyssl")
+    run = easyssl.build_training(folder, checkpoint_dir=tmp_path / "run", loader={"batch_size": 32, "num_workers": 0},
+                                 trainer={"max_time": 6, "progress_bar": False})
+    run.trainer.train_embedding(max_time=6, checkpoint_dir=tmp_path / "run", progress_bar=False)
+    assert run.trainer.plan.calibration_rate is not None and run.trainer.plan.calibration_rate > 0
+    assert run.trainer.plan.calibrated_images == 200
+    assert any("(200 of 200 images)" in r.getMessage() for r in caplog.records)
