@@ -11,7 +11,8 @@ short budget).
 :class:`StepRunner` captures the step of a model whose loss is graph-safe (``model.graph_safe``: its
 ``training_loss`` neither reads the host, nor syncs with it, nor depends on the training progress, whose
 values a graph would freeze) trained by plain momentum SGD (the update is written out with ``_foreach`` ops
-that read the learning rate from a device tensor, so the schedule still moves it). Each shape of views gets
+that read the learning rate from a device tensor, so the schedule still moves it; a change of momentum, weight decay
+or momentum buffers, which the graph holds as they were, drops the graphs for a new capture). Each shape of views gets
 its own graph after :data:`GRAPH_WARMUP_STEPS` ordinary steps (the warm-up PyTorch asks for, run on a side
 stream). Anything else (another optimiser, DDP, ``torch.compile``, a CPU) takes the ordinary step, as does
 every step after a capture that failed (with one warning).
@@ -36,6 +37,9 @@ GRAPH_WARMUP_STEPS = 3
 #: Graphs kept at most (one per shape of views: the small-image recipe has two, 20 px then 28 px). Shapes
 #: beyond these, e.g. a last short batch, take the ordinary step.
 MAX_GRAPHS = 4
+#: Times the graphs are dropped and captured again because the optimiser's momentum, weight decay or momentum buffers
+#: changed (a scheduler that cycles the momentum, a loaded optimiser state) before graphs are turned off for the run.
+MAX_RECAPTURES = 2
 
 
 class TrainStep(nn.Module):
@@ -61,11 +65,15 @@ def graphs_supported(optimizer: torch.optim.Optimizer) -> str | None:
 
 
 class _Graph:
-    """One captured step: its input buffers, learning-rate tensors, graph and loss."""
+    """One captured step: its input buffers, learning-rate tensors, graph and loss, and what its update was captured
+    with: each group's momentum and weight decay (Python numbers, frozen into the graph) and the momentum buffers it
+    updates (held here, so that their memory outlives any replacement, e.g. by ``optimizer.load_state_dict``)."""
 
-    def __init__(self, inputs: list[torch.Tensor], lrs: list[torch.Tensor]) -> None:
+    def __init__(self, inputs: list[torch.Tensor], lrs: list[torch.Tensor], hyper: tuple, buffers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         self.inputs = inputs
         self.lrs = lrs
+        self.hyper = hyper
+        self.buffers = buffers
         self.graph: Any = None
         self.loss: torch.Tensor | None = None
 
@@ -95,6 +103,7 @@ class StepRunner:
         self.seen: dict[tuple, int] = {}
         self.failed: str | None = None  # why graphs are off for the rest of the run
         self.replays = 0
+        self.recaptures = 0
         self.enabled = enabled
         #: Why graphs are off (None: they are on), known at the first step.
         self.why_not: str | None = None
@@ -130,6 +139,11 @@ class StepRunner:
             return self._ordinary(step, views, progress).detach()
         key = tuple((tuple(v.shape), v.dtype, v.stride()) for v in views)
         graph = self.graphs.get(key)
+        if graph is not None and self._stale(graph):
+            self._drop_graphs()
+            if self.failed:
+                return self._ordinary(step, views, progress).detach()
+            graph = None
         if graph is None:
             self.seen[key] = self.seen.get(key, 0) + 1
             if self.seen[key] <= GRAPH_WARMUP_STEPS or len(self.graphs) >= MAX_GRAPHS:
@@ -149,6 +163,29 @@ class StepRunner:
         self.replays += 1
         assert graph.loss is not None
         return graph.loss.detach().clone()  # the graph overwrites its loss at the next replay
+
+    def _hyper(self) -> tuple:
+        """What a graph freezes of the optimiser's groups: their number, momentum and weight decay."""
+        return tuple((group["momentum"], group["weight_decay"], len(group["params"])) for group in self.optimizer.param_groups)
+
+    def _momentum_buffers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(p, self.optimizer.state[p]["momentum_buffer"]) for group in self.optimizer.param_groups if group["momentum"]
+                for p in group["params"] if "momentum_buffer" in self.optimizer.state.get(p, {})]
+
+    def _stale(self, graph: _Graph) -> bool:
+        """Whether the optimiser changed what ``graph`` was captured with (its replay would train the old way)."""
+        if graph.hyper != self._hyper():
+            return True
+        return any(self.optimizer.state.get(p, {}).get("momentum_buffer") is not buffer for p, buffer in graph.buffers)
+
+    def _drop_graphs(self) -> None:
+        """Forget the graphs (they are captured again after a warm-up), or turn graphs off after :data:`MAX_RECAPTURES`."""
+        self.graphs.clear()
+        self.seen.clear()
+        self.recaptures += 1
+        if self.recaptures > MAX_RECAPTURES:
+            self.failed = "the optimiser's momentum, weight decay or state kept changing during training"
+            logger.info(f"easyssl: no CUDA graph for the training step from now on: {self.failed}")
 
     def _ordinary(self, step: Callable, views: Sequence[torch.Tensor], progress: TrainingProgress) -> torch.Tensor:
         with autocast(self.device, self.precision):
@@ -180,7 +217,7 @@ class StepRunner:
     def _sgd_update(self, lrs: list[torch.Tensor]) -> None:
         """``torch.optim.SGD``'s step (momentum, weight decay; no nesterov or dampening), with tensor learning rates."""
         for group, lr in zip(self.optimizer.param_groups, lrs):
-            params = [p for p in group["params"] if p.grad is not None and "momentum_buffer" in self.optimizer.state.get(p, {})]
+            params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue
             grads = [p.grad for p in params]
@@ -195,12 +232,12 @@ class StepRunner:
 
     def _record(self, step: Callable, views: Sequence[torch.Tensor], progress: TrainingProgress, key: tuple) -> _Graph | None:
         """Capture the step for views like ``views``; None (and graphs off for the run) when capture fails."""
-        graph = _Graph([v.detach().clone() for v in views],
-                       [torch.tensor(float(g["lr"]), device=self.device) for g in self.optimizer.param_groups])
         if any(p.grad is not None and "momentum_buffer" not in self.optimizer.state.get(p, {})
                for g in self.optimizer.param_groups for p in g["params"] if g["momentum"]):
             self.failed = "a parameter has a gradient but no momentum buffer"
             return None
+        graph = _Graph([v.detach().clone() for v in views], [torch.tensor(float(g["lr"]), device=self.device) for g in self.optimizer.param_groups],
+                       self._hyper(), self._momentum_buffers())
         self.optimizer.zero_grad(set_to_none=True)  # backward in the graph allocates the gradients in its own pool
         if self.capture:
             try:

@@ -65,6 +65,8 @@ class BudgetPlan:
         self.marks: list[tuple[str, float]] = []
         #: Seconds per calibration image, timed on a batch of the pass itself (:meth:`measure_calibration`); None: modelled.
         self.calibration_rate: float | None = None
+        #: Whether the trainer tried to time the pass (once a run: a loader with workers is not timed, see time_calibration).
+        self.calibration_timed = False
         #: Images the calibration pass embedded (None: it has not run), for :meth:`report`.
         self.calibrated_images: int | None = None
         self.update()
@@ -115,6 +117,15 @@ class BudgetPlan:
         if images > 0 and seconds > 0:
             self.calibration_rate = float(seconds) / int(images)
             self.update()
+
+    def calibration_probe_affordable(self, batch_size: int) -> bool:
+        """Whether timing two batches of ``batch_size`` images of the pass (what the trainer embeds to measure it) costs
+        at most a tenth of the budget that is left, at the modelled rate. A 6-s CPU run's probe took 2.4 s of it."""
+        if not self.budget.seconds or not self.images or not self.seconds:
+            return False
+        modelled = EMBED_COST * self.views_cost * (self.image_seconds or self.seconds / self.images)
+        images = min(2 * batch_size, self.calibration_images) if self.calibration_images else 2 * batch_size
+        return images * modelled <= 0.1 * (self.budget.seconds - self.budget.used())
 
     def calibration_seconds(self, images: int | None = None) -> float:
         """Estimated seconds of the calibration pass over ``images`` (default: the planned number); 0 before any measurement.

@@ -276,8 +276,10 @@ class SelfSupervisedEmbedding:
                 with explain_out_of_memory(getattr(self.dataloader, "batch_size", None), self.device):  # names the batch size and the memory
                     finished = self._train_epoch(epoch, max_steps, progress_bar)
                 self.reporter.epoch_done(self, epoch + int(finished), not finished or (max_epochs is not None and epoch + 1 >= max_epochs) or done())
-                if finished and self.budget.seconds and self.calibration_loader is not None and self.plan.calibration_rate is None:
+                if (finished and self.calibration_loader is not None and not self.plan.calibration_timed and not done()
+                        and self.plan.calibration_probe_affordable(getattr(self.calibration_loader, "batch_size", None) or 256)):
                     # the pass that follows training, timed on two of its batches: its share of the budget (see BudgetPlan)
+                    self.plan.calibration_timed = True
                     self.plan.measure_calibration(*time_calibration(self.model, self.calibration_loader, self.device, self.precision,
                                                                     self.channels_last))
                 self.plan.update()

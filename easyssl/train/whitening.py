@@ -128,6 +128,8 @@ def time_calibration(model: torch.nn.Module, dataloader: Any, device: str | torc
     with contextlib.closing(batches):  # closing: the model goes back to its mode
         last = time.perf_counter()
         for index, (array, _, _) in enumerate(batches):
+            features = torch.from_numpy(array).double()  # the pass's own work on each batch, as in _calibrate
+            _ = (features.sum(0), features.T @ features)
             now = time.perf_counter()
             timed, last = (len(array), now - last), now
             if index == 1:
@@ -347,9 +349,12 @@ def calibration_loader(dataset: Any, transform: Callable, seed: int, device: tor
     subset = _Transformed(dataset, transform, indices, cache)
 
     def loader(images: Any) -> DataLoader:
+        # A generator of its own: starting an iterator draws a seed from it, and the trainer times the pass on two
+        # batches during training (time_calibration), where a draw from the global one would move training's random stream.
         return DataLoader(images, batch_size=defaults.default_embed_batch_size(device), shuffle=False,
                           num_workers=safe_num_workers(defaults.default_embed_workers(device)), pin_memory=device.type == "cuda",
-                          collate_fn=CachedBatchCollate(transform) if images.cache is not None else MultiViewCollate())
+                          collate_fn=CachedBatchCollate(transform) if images.cache is not None else MultiViewCollate(),
+                          generator=torch.Generator().manual_seed(seed))
 
     if cache is not None and device.type == "cuda" and hasattr(cache, "storage"):  # see DeviceCacheLoader
         return DeviceCacheLoader(subset, transform, device, defaults.default_embed_batch_size(device), loader)  # type: ignore[return-value]

@@ -156,8 +156,24 @@ def test_a_budgeted_run_times_its_calibration_pass_and_whitens_every_image(tmp_p
     folder = _small_folder(tmp_path / "images", n=200)
     caplog.set_level("INFO", logger="easyssl")
     run = easyssl.build_training(folder, checkpoint_dir=tmp_path / "run", loader={"batch_size": 32, "num_workers": 0},
-                                 trainer={"max_time": 6, "progress_bar": False})
-    run.trainer.train_embedding(max_time=6, checkpoint_dir=tmp_path / "run", progress_bar=False)
+                                 trainer={"max_time": 10, "progress_bar": False})
+    run.trainer.train_embedding(max_time=10, checkpoint_dir=tmp_path / "run", progress_bar=False)
     assert run.trainer.plan.calibration_rate is not None and run.trainer.plan.calibration_rate > 0
     assert run.trainer.plan.calibrated_images == 200
     assert any("(200 of 200 images)" in r.getMessage() for r in caplog.records)
+
+
+def test_timing_the_pass_is_skipped_where_it_would_cost_a_short_budget_too_much():
+    budget = TimeBudget(6.0)
+    budget.begin(time.perf_counter())
+    plan = BudgetPlan(budget, calibration_images=600, views_cost=4.6)
+    plan.record_step(images=10, seconds=1.0)
+    plan.record_step(images=128, seconds=0.55)  # 4.3 ms a training image: 2 x 256 images of the pass, modelled, 1.3 s
+    assert not plan.calibration_probe_affordable(256)  # more than a tenth of the 6 s left
+    assert plan.calibration_probe_affordable(16)
+    budget = TimeBudget(600.0)
+    budget.begin(time.perf_counter())
+    plan = BudgetPlan(budget, calibration_images=10_000, views_cost=4.6)
+    plan.record_step(images=10, seconds=1.0)
+    plan.record_step(images=128, seconds=0.55)
+    assert plan.calibration_probe_affordable(256)

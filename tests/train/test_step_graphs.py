@@ -120,3 +120,86 @@ def test_trainer_uses_the_step_runner(demo_folder, tmp_path):
     run.trainer.train_embedding(max_epochs=1, checkpoint_dir=None, progress_bar=False)
     assert run.trainer.steps.why_not and "CUDA" in run.trainer.steps.why_not
     assert run.trainer.config["trainer"]["cuda_graphs"] == "auto"
+
+
+def _train(model, runner_kwargs, momentum=0.9, change=None, steps=8):
+    optimizer = torch.optim.SGD(parameter_groups(model, 5e-4), lr=0.1, momentum=momentum)
+    runner = StepRunner(model, optimizer, CPU, "32", **runner_kwargs)
+    step, progress, data = TrainStep(model, NTXentLoss(temperature=0.2)), TrainingProgress(), torch.Generator().manual_seed(1)
+    for i in range(steps):
+        views = [torch.randn(16, 3, 20, 20, generator=data) for _ in range(2)]
+        if change is not None:
+            change(i, optimizer)
+        torch.manual_seed(100 + i)
+        runner(step, views, progress)
+    return runner, model
+
+
+def _same_weights(a, b):
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-14, msg=lambda m: f"{name}: {m}")
+
+
+def test_graphed_update_without_momentum(float64):
+    """Plain SGD without momentum keeps no momentum buffers: the graphed update must still move every weight."""
+    runner, model = _train(_simclr(feature_norm=False), {"capture": False}, momentum=0.0)
+    _, reference = _train(_simclr(feature_norm=False), {"enabled": False}, momentum=0.0)
+    assert runner.replays == 8 - GRAPH_WARMUP_STEPS
+    _same_weights(model, reference)
+
+
+def test_a_changed_momentum_or_optimiser_state_is_captured_again(float64):
+    """The graph holds momentum and weight decay as numbers and the momentum buffers as they were: a scheduler that
+    changes the momentum, or a loaded optimiser state, drops the graphs for a new capture, and training stays SGD's."""
+    def change(i, optimizer):
+        if i == 5:
+            for group in optimizer.param_groups:
+                group["momentum"] = 0.5
+        if i == 11:  # after the new capture (step 8): a loaded state, as from a checkpoint, brings new buffer tensors
+            optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+
+    runner, model = _train(_simclr(feature_norm=False), {"capture": False}, change=change, steps=17)
+    _, reference = _train(_simclr(feature_norm=False), {"enabled": False}, change=change, steps=17)
+    assert runner.recaptures == 2 and not runner.failed and runner.graphs and runner.replays == 2 + 3 + 3
+    _same_weights(model, reference)
+
+
+def test_the_graphed_update_reads_no_learning_rate_from_the_optimiser():
+    """Run uncaptured, the graphed code would follow a Python learning rate too; captured, a rate read while recording
+    would be frozen. So the graphed body must take it from its tensors only: reading ``group["lr"]`` there fails."""
+    model = _simclr()
+    optimizer = torch.optim.SGD(parameter_groups(model, 5e-4), lr=0.1, momentum=0.9)
+    runner = StepRunner(model, optimizer, CPU, "32", capture=False)
+    body = runner._graphed_body
+
+    class NoLearningRate(dict):
+        def __getitem__(self, key):
+            if key == "lr":
+                raise AssertionError("the graphed step read the optimiser's Python learning rate")
+            return super().__getitem__(key)
+
+    def guarded(*args, **kwargs):
+        groups = optimizer.param_groups
+        optimizer.param_groups = [NoLearningRate(group) for group in groups]
+        try:
+            return body(*args, **kwargs)
+        finally:
+            optimizer.param_groups = groups
+
+    runner._graphed_body = guarded
+    step, progress = TrainStep(model, NTXentLoss()), TrainingProgress()
+    for _ in range(GRAPH_WARMUP_STEPS + 2):
+        runner(step, [torch.randn(8, 3, 20, 20) for _ in range(2)], progress)
+    assert runner.replays == 2
+
+
+def test_timing_the_whitening_pass_leaves_training_random_stream_alone(demo_folder, tmp_path):
+    import easyssl
+    from easyssl.train.whitening import time_calibration
+
+    from conftest import fast_config
+
+    run = easyssl.build_training(demo_folder, checkpoint_dir=str(tmp_path / "run"), **fast_config(trainer={"device": "cpu"}))
+    state = torch.get_rng_state()
+    images, seconds = time_calibration(run.trainer.model, run.trainer.calibration_loader, device="cpu", precision="32")
+    assert images > 0 and seconds > 0 and torch.equal(state, torch.get_rng_state())
