@@ -6,7 +6,8 @@ about 3,500 kernels for it, one by one: on an H200 behind a 16-core Xeon that wa
 training images/s, fourteenth and eighteenth sessions), whatever the batch size. A CUDA graph records the
 step's kernels once and launches them all in one call; PyTorch's own answer to launch-bound work
 (``torch.compile(mode="reduce-overhead")`` captures graphs too, but compiling costs tens of seconds, a whole
-short budget).
+short budget). Measured on an H200 (eighteenth session, ``examples/benchmarks/gpu.py``): that step went from 15.5-17.7 ms
+to 3.26 ms with the same losses, and a 60-s Fashion-MNIST run from 53 to 130 epochs.
 
 :class:`StepRunner` captures the step of a model whose loss is graph-safe (``model.graph_safe``: its
 ``training_loss`` neither reads the host, nor syncs with it, nor depends on the training progress, whose
