@@ -135,7 +135,8 @@ class BudgetPlan:
         the cache, which the calibration pass then reads, so the average overstates the pass's cost) times
         :data:`EMBED_COST`. That ratio holds on a CPU, where both are bound by arithmetic; on a GPU whose steps are
         replayed as CUDA graphs a training image cost a few microseconds while the pass's forward passes still paid
-        every kernel launch, and the modelled 0.2-0.3 s left a pass of 10,000 Fashion-MNIST images a fraction of them.
+        every kernel launch, and the modelled 0.2 s most likely left a pass of 10,000 Fashion-MNIST images a fraction of them
+        (the whitening took 0.3 s there, and the embeddings scored what a whitening of a few hundred images scores).
         """
         images = self.calibration_images if images is None else int(images)
         if self.calibration_rate is not None and images:

@@ -67,8 +67,9 @@ def test_graphed_step_with_the_feature_norm_in_float32():
 
 
 def test_graphed_update_follows_the_learning_rate():
-    """The update reads the learning rate from a tensor filled before each replay: a rate frozen at capture
-    (a Python float baked into the graph) would train differently from the schedule."""
+    """The learning-rate tensors are filled from the optimiser before every replay: tensors left at the rate of the
+    capture would train like a schedule that stops moving there. (That the captured code reads no Python rate is
+    the test with the guard below: run uncaptured, this one cannot tell.)"""
     _, _, moving = _run(_simclr(), {"capture": False})
     model = _simclr()
     optimizer = torch.optim.SGD(parameter_groups(model, 5e-4), lr=0.1, momentum=0.9)
@@ -193,8 +194,11 @@ def test_the_graphed_update_reads_no_learning_rate_from_the_optimiser():
     assert runner.replays == 2
 
 
-def test_timing_the_whitening_pass_leaves_training_random_stream_alone(demo_folder, tmp_path):
+def test_timing_the_whitening_pass_leaves_training_random_stream_alone(demo_folder, tmp_path, monkeypatch):
     import easyssl
+    import easyssl.defaults
+
+    monkeypatch.setattr(easyssl.defaults, "default_embed_workers", lambda device: 0)  # timed only without workers: any machine
     from easyssl.train.whitening import time_calibration
 
     from conftest import fast_config
