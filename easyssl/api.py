@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import easyssl.defaults as defaults
-from easyssl.config import AUTO, default_config, eval_transform, merge_config, resolve_auto, view_config
+from easyssl.config import AUTO, default_config, describe_training, eval_transform, merge_config, resolve_auto, view_config
 from easyssl.data import CachedImageDataset, MultiViewCollate, SSLDataset, open_dataset, warn_skipped
 from easyssl.data.images import max_image_pixels
 from easyssl.inference import Embedder, EmbeddingStreamWriter, load_model
@@ -26,6 +26,7 @@ from easyssl.methods import build_model, get_method
 from easyssl.nn.external import describe_backbone, resumed_backbone
 from easyssl.runtime import distributed
 from easyssl.runtime.device import resolve_device
+from easyssl.runtime.log import logger
 from easyssl.runtime.rng import RandomStreams
 from easyssl.runtime.spawn import safe_num_workers
 from easyssl.train import SelfSupervisedEmbedding, WarmupCosineSchedule, build_optimizer, calibration_loader
@@ -167,7 +168,7 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
     config = merge_config(method, overrides)
     spec = get_method(config["method"])
     _init_distributed(config["trainer"]["device"])
-    given_backbone = config["model"]["backbone"]
+    given_backbone, width_given = config["model"]["backbone"], config["model"]["width"] != AUTO or config["model"]["backbone"] == AUTO
     resume_from = resume_from_checkpoint(config, spec.name)
     config["model"]["backbone"] = resumed_backbone(config["model"]["backbone"], given_backbone)  # a custom module, passed again
     if not config["checkpoint_dir"]:
@@ -219,6 +220,8 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
             live_evaluation=build_live_evaluation(config["evaluation"], open_dataset, eval_transform(config)),  # labels: eval folder only
             seed=streams,
         )
+    if distributed.is_main_process():
+        logger.info("easyssl: %s", describe_training(config, len(data), device, trainer.precision, getattr(model.backbone, "num_features", None), width_given))
     if trainer.channels_last:  # a model of our own: its weights take the input batches' layout too
         trainer.model.to(memory_format=torch.channels_last)
     return TrainingRun(config, data, trainer, resume_from)

@@ -289,6 +289,36 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
     return config
 
 
+#: How :func:`describe_training` names the precisions of :func:`easyssl.runtime.device.resolve_precision`.
+PRECISION_NAMES = {"32": "float32", "bf16": "bf16 autocast", "16": "float16 autocast"}
+
+
+def describe_training(config: dict[str, Any], num_images: int, device: torch.device, precision: str, num_features: int | None = None,
+                      width_given: bool = True) -> str:
+    """One line on what a resolved ``config`` trains, for the log: method, images, views, backbone, batch, device.
+
+    ``width_given`` False for a backbone named without a width on small images: the line then says that such a backbone
+    is built at width 1, where the automatic backbone of small images is a quarter of it (the width rule applies to
+    the automatic backbone only), so a model 16 times the multiply-adds is not a surprise found from its speed.
+    """
+    model, collate, loader, optimizer = config["model"], config["collate"], config["loader"], config["optimizer"]
+    input_size, crop = int(collate["input_size"]), int(collate.get("train_crop_size") or collate["input_size"])
+    views = f"{crop} px views" + (f" ({input_size} px for the last {collate['final_size_fraction']:.0%})" if collate.get("final_size_fraction") else "")
+    width = model.get("width")
+    net = str(model["backbone"]) + (f" x{width:g}" if isinstance(width, numbers.Number) and width != 1 else "")
+    stages = model.get("pooled_stages")
+    if isinstance(stages, int) and stages > 1:
+        net += f", {stages} pooled stages"
+    if num_features:
+        net += f", {num_features} features"
+    line = (f"{config['method']} on {num_images:,} images at {input_size} px ({views}): {net}; batch {loader['batch_size']}, "
+            f"lr {float(optimizer['lr']):.3g}, {device.type} {PRECISION_NAMES.get(precision, precision)}")
+    if not width_given and input_size <= SMALL_INPUT_MAX_SIZE and width == 1 and str(model["backbone"]).startswith("resnet"):
+        line += (f". A backbone named without a width is built at width 1; easyssl's choice for {input_size} px images is "
+                 f"model={{'width': {defaults.default_backbone(input_size, device)[1]:g}}} (see the README's Performance)")
+    return line
+
+
 def _short_sides(dataset: Any) -> list[int]:
     """Short sides of a sample of the dataset's images: from the file headers of a folder of images,
     else (a wrapped dataset, video frames) from its first 16 images."""
