@@ -23,6 +23,7 @@ from easyssl.methods import Method, get_method
 from easyssl.nn.backbones import SMALL_INPUT_MAX_SIZE
 from easyssl.nn.embedding_views import check_embedding_views
 from easyssl.runtime import distributed
+from easyssl.runtime.budget import parse_max_time
 from easyssl.runtime.checkpoint import CheckpointError
 from easyssl.runtime.suggest import config_key_hint
 from easyssl.transforms import IMAGENET_NORMALIZE, EvalTransform
@@ -228,7 +229,7 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
     input_size = int(collate["input_size"])
     if collate.get("min_scale") == AUTO:  # the method's preset (its paper's value) for photos, see the rule
         collate["min_scale"] = defaults.default_min_scale(input_size, float(spec.collate_defaults["min_scale"]))
-    name, width = defaults.default_backbone(input_size, device)
+    name, width = defaults.default_backbone(input_size, device, parse_max_time(trainer["max_time"]))
     if model["backbone"] == AUTO and spec.model_defaults.get("backbone", AUTO) != AUTO:
         model["backbone"] = spec.model_defaults["backbone"]  # the method's own choice (MAE: a ViT)
     if model["backbone"] == AUTO:

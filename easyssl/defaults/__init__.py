@@ -27,6 +27,7 @@ from easyssl.defaults.small_images import (  # noqa: F401  (re-exported: easyssl
     SMALL_IMAGE_MIN_SCALE,
     SMALL_IMAGE_POOLED_STAGES,
     SMALL_IMAGE_ROTATION_WEIGHT,
+    SMALL_IMAGE_SHORT_BUDGET,
     SMALL_IMAGE_WARMUP,
     default_backbone,
     default_decorrelation_weight,

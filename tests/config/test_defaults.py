@@ -58,6 +58,32 @@ def test_training_on_cuda_decodes_with_every_spare_core_up_to_16(monkeypatch):
     assert defaults.default_num_workers(cuda, 4096, 224) == 3
 
 
+def test_short_cpu_budgets_of_small_images_take_resnet_10():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    # up to five minutes on a CPU (nineteenth session: +2.5 / +1.1 points as returned at 60 / 120 s, quarter width)
+    assert defaults.default_backbone(28, cpu, 60.0) == ("resnet-10", 0.25)
+    assert defaults.default_backbone(28, cpu, defaults.SMALL_IMAGE_SHORT_BUDGET) == ("resnet-10", 0.25)
+    assert defaults.default_backbone(28, cpu, defaults.SMALL_IMAGE_SHORT_BUDGET + 1) == ("resnet-18", 0.25)  # 10 minutes: a tie
+    assert defaults.default_backbone(28, cpu, None) == ("resnet-18", 0.25)  # no budget: epochs, not seconds
+    assert defaults.default_backbone(28, gpu, 60.0) == ("resnet-18", 0.25)  # not measured on GPUs
+    assert defaults.default_backbone(96, cpu, 60.0) == ("resnet-18", 1.0)  # photos keep theirs
+    import numpy as np
+
+    from easyssl import build_training
+    from easyssl.data import SSLDataset
+
+    images = SSLDataset.from_torch_dataset([(np.full((28, 28, 3), i * 20, np.uint8), 0) for i in range(8)])
+    model = build_training(dataset=images, trainer={"device": "cpu", "max_time": "00:00:02:00"}, checkpoint_dir=None).config["model"]
+    assert (model["backbone"], model["width"], model["pooled_stages"]) == ("resnet-10", 0.25, 2)
+    run = build_training(dataset=images, trainer={"device": "cpu", "max_time": 120}, checkpoint_dir=None)
+    assert run.trainer.model.backbone.num_features == 192 and len(run.trainer.model.backbone.layer1) == 1  # one block a stage
+    model = build_training(dataset=images, trainer={"device": "cpu", "max_time": 600}, checkpoint_dir=None).config["model"]
+    assert (model["backbone"], model["width"]) == ("resnet-18", 0.25)
+    model = build_training(dataset=images, model={"backbone": "resnet-18"}, trainer={"device": "cpu", "max_time": 60},
+                           checkpoint_dir=None).config["model"]
+    assert (model["backbone"], model["width"]) == ("resnet-18", 1.0)  # a named backbone is built as named
+
+
 def test_learning_rate_scales_linearly_up_to_256_then_with_the_square_root():
     assert defaults.default_learning_rate(0.5, 128) == 0.25 and defaults.default_learning_rate(0.5, 256) == 0.5
     assert defaults.default_learning_rate(0.5, 1024) == 1.0 and defaults.default_learning_rate(0.5, 4096) == 2.0
