@@ -26,7 +26,6 @@ from easyssl.methods import build_model, get_method
 from easyssl.nn.external import describe_backbone, resumed_backbone
 from easyssl.runtime import distributed
 from easyssl.runtime.device import resolve_device
-from easyssl.runtime.log import logger
 from easyssl.runtime.rng import RandomStreams
 from easyssl.runtime.spawn import safe_num_workers
 from easyssl.train import SelfSupervisedEmbedding, WarmupCosineSchedule, build_optimizer, calibration_loader
@@ -220,8 +219,8 @@ def build_training(input_dir: str | os.PathLike | None = None, *, method: str = 
             live_evaluation=build_live_evaluation(config["evaluation"], open_dataset, eval_transform(config)),  # labels: eval folder only
             seed=streams,
         )
-    if distributed.is_main_process():
-        logger.info("easyssl: %s", describe_training(config, len(data), device, trainer.precision, getattr(model.backbone, "num_features", None), width_given))
+    # logged by train_embedding once it holds the run folder (a refused run describes nothing)
+    trainer.run_description = describe_training(config, len(data), device, trainer.precision, getattr(model.backbone, "num_features", None), width_given)
     if trainer.channels_last:  # a model of our own: its weights take the input batches' layout too
         trainer.model.to(memory_format=torch.channels_last)
     return TrainingRun(config, data, trainer, resume_from)

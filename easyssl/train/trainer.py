@@ -236,6 +236,8 @@ class SelfSupervisedEmbedding:
         checkpoint_path = os.path.join(os.fspath(checkpoint_dir), LAST_CHECKPOINT) if checkpoint_dir else None
         self.reporter = RunReporter.for_run(self, checkpoint_dir, progress_bar, max_epochs, steps_per_epoch)
         with hold_run_folder(checkpoint_dir if checkpoint_path else None), self._random():  # one run per checkpoint folder
+            if getattr(self, "run_description", None) and distributed.is_main_process():  # set by easyssl.api.build_training
+                logger.info("easyssl: %s", self.run_description)  # what the defaults resolved to, once the folder is this run's
             self.plan.mark("set-up")
             epoch = self._train_epochs(start_epoch, max_epochs, max_steps, progress_bar, checkpoint_path, keep_epoch_checkpoints)
             self.plan.mark("training")
