@@ -196,7 +196,8 @@ def default_backbone(input_size: int, device: torch.device, max_time: float | No
     0.856 and 0.768 / 0.806; 120 s, 7.9 epochs 0.892 / 0.900 and 0.851 / 0.874 against 4.3 epochs 0.881 / 0.882 and
     0.823 / 0.851; 300 s, 22.8 epochs 0.899 / 0.9005 and 0.858 / 0.882 against 14.0 epochs 0.895 / 0.897 and
     0.852 / 0.878 (within one run's noise, the same side). On the fresh split, which tuned nothing, 120 s: 10.1 epochs 0.8885 /
-    0.8954 and 0.8505 / 0.8702 against 5.0 epochs 0.873 / 0.880 and 0.8255 / 0.8535. So a CPU budget of up to five minutes takes
+    0.8954 and 0.8505 / 0.8702 against 5.0 epochs 0.873 / 0.880 and 0.8255 / 0.8535; 60 s: 3.6 epochs 0.872 / 0.879 and
+    0.824 / 0.8545 against 1.7 epochs 0.833 / 0.8365 and 0.749 / 0.795. So a CPU budget of up to five minutes takes
     ResNet-10; longer ones and runs without a budget keep ResNet-18, which ties with it at 555 s (above) and is the model
     every 10-minute figure was measured with (between 300 and 555 s: unmeasured). A faster CPU fits more epochs into the
     same seconds, where the two tie. GPUs keep ResNet-18 (not measured there).
