@@ -291,7 +291,8 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
 
 
 #: How :func:`describe_training` names the precisions of :func:`easyssl.runtime.device.resolve_precision`.
-PRECISION_NAMES = {"32": "float32", "bf16": "bf16 autocast", "16": "float16 autocast"}
+PRECISION_NAMES = {"32": "float32", "bf16": "bf16 autocast", "bf16-mixed": "bf16 autocast", "16": "float16 autocast",
+                   "fp16": "float16 autocast", "16-mixed": "float16 autocast"}
 
 
 def describe_training(config: dict[str, Any], num_images: int, device: torch.device, precision: str, num_features: int | None = None,

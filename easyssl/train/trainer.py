@@ -122,8 +122,8 @@ class SelfSupervisedEmbedding:
         self.dataloader = check_training_loader(dataloader)  # a view transform given as collate_fn: an error that says what to pass
         self.lr_schedule, self.scheduler = schedules(lr_schedule, scheduler)  # LightlySSL's 5th argument, a scheduler, too
         self.batch_transform = batch_transform
-        self.config = config
-        self.compile = compile
+        self.config, self.compile = config, compile
+        self.run_description: str | None = None  # one line on what it trains, logged as training starts (build_training sets it)
         self.calibration_loader = calibration_loader
         self.live_evaluation = live_evaluation
         self.reporter = RunReporter(None, False, None, None)  # progress, metrics.csv and the curve of a run (train/metrics.py)
@@ -236,8 +236,8 @@ class SelfSupervisedEmbedding:
         checkpoint_path = os.path.join(os.fspath(checkpoint_dir), LAST_CHECKPOINT) if checkpoint_dir else None
         self.reporter = RunReporter.for_run(self, checkpoint_dir, progress_bar, max_epochs, steps_per_epoch)
         with hold_run_folder(checkpoint_dir if checkpoint_path else None), self._random():  # one run per checkpoint folder
-            if getattr(self, "run_description", None) and distributed.is_main_process():  # set by easyssl.api.build_training
-                logger.info("easyssl: %s", self.run_description)  # what the defaults resolved to, once the folder is this run's
+            if self.run_description and distributed.is_main_process():  # logged once the folder is this run's
+                logger.info("easyssl: %s", self.run_description)
             self.plan.mark("set-up")
             epoch = self._train_epochs(start_epoch, max_epochs, max_steps, progress_bar, checkpoint_path, keep_epoch_checkpoints)
             self.plan.mark("training")

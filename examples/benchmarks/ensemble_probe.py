@@ -1,7 +1,7 @@
 """Readout probe: ensembles of saved models, their features concatenated (no training).
 
 For every image of ``FOLDER/train`` and ``FOLDER/test``, each checkpoint's features before whitening (averaged over
-its test-time views, ``model.embedding_views``: what ``embed_images(..., whiten=False)`` returns) are computed; for
+its test-time views, ``model.embedding_views``: ``embed_images(..., whiten=False)``) are computed; for
 every combination of one, two and three models their features are concatenated, a whitening is fitted to the
 training features (:func:`easyssl.fit_whitening`), and weighted kNN top-1 (k=200, k=20) of the test images is printed,
 one JSON line per combination (``--json`` appends them to a file).
@@ -20,24 +20,14 @@ import json
 import os
 
 import numpy as np
-import torch
 
-from easyssl import SSLDataset, fit_whitening, knn_accuracy, load_model
-from easyssl.config import eval_transform
+from easyssl import embed_images, fit_whitening, knn_accuracy
 
 
 def features(checkpoint: str, folder: str) -> tuple[np.ndarray, np.ndarray]:
     """The checkpoint's features before whitening (over its test-time views) of every image of ``folder``, and the labels."""
-    model, saved = load_model(checkpoint)
-    model.eval()
-    transform = eval_transform(saved)
-    data = SSLDataset(folder)
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(data), 500):
-            batch = torch.stack([transform(data.load(j)[0]) for j in range(start, min(start + 500, len(data)))])
-            out.append(model.embed_views(batch))
-    return torch.cat(out).numpy(), np.array(data.get_targets())
+    embeddings, labels, _ = embed_images(folder, checkpoint, whiten=False, progress_bar=False)
+    return embeddings, np.asarray(labels)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
