@@ -53,7 +53,7 @@ def plot_curve(figures: dict[str, Any], path: str) -> str:
 
     budgets = figures["budgets"]
     minutes = [b["minutes"] for b in budgets]
-    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=120)
+    fig, ax = plt.subplots(figsize=(9.5, 4.6), dpi=120)
     for library, key, label, colour, style in LINES:
         points = [(b["minutes"], b[library][key]) for b in budgets if library in b and key in b[library]]
         if points:
@@ -68,7 +68,7 @@ def plot_curve(figures: dict[str, Any], path: str) -> str:
     ax.set_ylabel("kNN top-1, k=200")
     ax.set_title(f"Fashion-MNIST, 10,000 train / 2,000 test images\n{figures['machine']}", fontsize=8)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the axes: no point hidden
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
