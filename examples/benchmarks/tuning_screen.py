@@ -43,7 +43,8 @@ small images). ``--views N`` trains on ``N`` views per image with the multi-posi
 ``--res-schedule 16 20 24`` resizes the training views progressively (twelfth session); ``--bf16-loss`` runs SimCLR's
 heads and losses under bf16 autocast, as a CUDA GPU does (fourteenth session); ``--debiased``, ``--zero-init`` and
 ``--erase`` (sixteenth session); ``--augself W`` adds AugSelf's regression of the two views' crop and colour
-differences (``augself_hook.py``, seventeenth session).
+differences (``augself_hook.py``, seventeenth session); ``--imix W ALPHA`` adds i-Mix's loss of pairwise mixed views
+(``imix_hook.py``, twentieth session).
 Readout-only probes of a saved checkpoint (``--checkpoint``) need no training. ``--test-images 10000 40000`` tests on
 10,000 images of the official training set from image 40,000 (disjoint from the tuning split's training images)
 instead of the split's 2,000, for figures that move by under half a point from run to run, not a point:
@@ -64,6 +65,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import augself_hook  # noqa: E402
+import imix_hook  # noqa: E402
 import screen_hooks as hooks  # noqa: E402
 from common import parse_overrides, report  # noqa: E402
 from fashion_mnist_data import TRAINING_SET_SPLITS, build_folder  # noqa: E402
@@ -154,6 +156,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--augself", type=float, default=0.0, metavar="WEIGHT",
                         help="experiment hook: SimCLR also regresses the difference of its two views' crops and colour jitter "
                              "(AugSelf, Lee et al. 2021; augself_hook.py), its squared error times WEIGHT added to the loss")
+    parser.add_argument("--imix", type=float, nargs=2, default=None, metavar=("WEIGHT", "ALPHA"),
+                        help="experiment hook: SimCLR also contrasts its first views mixed pairwise (i-Mix, Lee et al. 2021; "
+                             "imix_hook.py), that loss times WEIGHT added, mixing weights from Beta(ALPHA, ALPHA)")
     parser.add_argument("--seed", type=int, default=None, help="the run's seed (easyssl's default: 1), to measure what a seed alone moves")
     parser.add_argument("--tag", default="")
     parser.add_argument("--json", help="append the figures as one line to this file")
@@ -190,6 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
         hooks.use_random_erasing(args.erase)
     if args.augself:
         augself_hook.use_augself(args.augself)
+    if args.imix:
+        imix_hook.use_imix(*args.imix)
     n_test, test_offset = args.test_images or (2_000, None)
     if args.split == "benchmark":
         if args.test_images:
