@@ -92,22 +92,29 @@ class SimCLR(SSLModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.projection_head(self.embed(x))
 
-    def training_loss(self, views: Sequence[torch.Tensor], criterion: nn.Module, progress: TrainingProgress) -> torch.Tensor:
-        # Both views in one forward pass: one batch-norm statistic over 2B images, and faster.
+    def paired_views(self, views: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The first two views in one batch (``2B`` images: one batch-norm statistic over both, and faster), each image's
+        two views turned alike by a random quarter turn where rotation prediction is on; and the turns (``None`` without)."""
         both = torch.cat(list(views[:2]), dim=0)
-        turns = None
-        if self.rotation_head is not None:
-            turns = random_quarter_turns(views[0].shape[0], device=both.device).repeat(2)  # both views of an image alike
-            both = quarter_turn(both, turns)
-        features = self.embed(both)
-        z0, z1 = self.projection_head(features).chunk(2, dim=0)
-        loss = criterion(z0, z1)
+        if self.rotation_head is None:
+            return both, None
+        turns = random_quarter_turns(views[0].shape[0], device=both.device).repeat(2)  # both views of an image alike
+        return quarter_turn(both, turns), turns
+
+    def add_auxiliary_losses(self, loss: torch.Tensor, features: torch.Tensor, turns: torch.Tensor | None) -> torch.Tensor:
+        """``loss`` plus rotation prediction of ``turns`` and the correlation penalty, each where its weight is on, from the
+        features of :meth:`paired_views`' batch (experiment variants of the loss reuse it: ``examples/benchmarks``)."""
         if turns is not None:
             loss = loss + self.rotation_weight * F.cross_entropy(self.rotation_head(features).float(), turns)
         if self.decorrelation_weight > 0:
             loss = loss + self.decorrelation_weight * self.correlation_penalty(features)
         return loss
 
+    def training_loss(self, views: Sequence[torch.Tensor], criterion: nn.Module, progress: TrainingProgress) -> torch.Tensor:
+        both, turns = self.paired_views(views)
+        features = self.embed(both)
+        z0, z1 = self.projection_head(features).chunk(2, dim=0)
+        return self.add_auxiliary_losses(criterion(z0, z1), features, turns)
 
 METHOD = Method(
     name="simclr",

@@ -124,7 +124,6 @@ def use_augself(weight: float, hidden: int = 512) -> None:
     from torch import nn
 
     from easyssl.methods import simclr
-    from easyssl.transforms import quarter_turn, random_quarter_turns
     from easyssl.transforms.batched import BatchViewAugment
 
     original_init = simclr.SimCLR.__init__
@@ -136,24 +135,16 @@ def use_augself(weight: float, hidden: int = 512) -> None:
                                           nn.ReLU(inplace=True), nn.Linear(hidden, len(PARAMETERS)))
 
     def training_loss(self, views, criterion, progress):
-        # SimCLR.training_loss written out, as it needs the features and the turns; a test checks the two agree
+        # SimCLR.training_loss from its parts, as it needs the features and the turns; a test checks the two agree
         if len(RECORDED) < 2:
             raise RuntimeError("the AugSelf hook found no recorded view parameters: are the views made in batches?")
         first, second = RECORDED[-2], RECORDED[-1]
         RECORDED.clear()
         batch = views[0].shape[0]
-        both = torch.cat(list(views[:2]), dim=0)
-        turns = None
-        if self.rotation_head is not None:
-            turns = random_quarter_turns(batch, device=both.device).repeat(2)
-            both = quarter_turn(both, turns)
+        both, turns = self.paired_views(views)
         features = self.embed(both)
         z0, z1 = self.projection_head(features).chunk(2, dim=0)
-        loss = criterion(z0, z1)
-        if turns is not None:
-            loss = loss + self.rotation_weight * F.cross_entropy(self.rotation_head(features).float(), turns)
-        if self.decorrelation_weight > 0:
-            loss = loss + self.decorrelation_weight * self.correlation_penalty(features)
+        loss = self.add_auxiliary_losses(criterion(z0, z1), features, turns)
         f0, f1 = features.chunk(2, dim=0)
         target = difference_target(first, second, None if turns is None else turns[:batch]).to(features.device)
         prediction = self.augself_head(torch.cat([f0, f1], dim=1)).float()

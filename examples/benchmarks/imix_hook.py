@@ -43,28 +43,18 @@ def use_imix(weight: float, alpha: float = 1.0) -> None:
     :func:`imix_loss` of the first views mixed (:func:`mix`), against the clean second views, at the criterion's
     temperature."""
     from easyssl.methods import simclr
-    from easyssl.transforms import quarter_turn, random_quarter_turns
 
     def training_loss(self, views, criterion, progress):
-        # SimCLR.training_loss written out with a third, mixed batch; with weight 0 it is SimCLR's loss (a test checks)
+        # SimCLR.training_loss with a third, mixed batch; with weight 0 it is SimCLR's loss (a test checks)
         batch = views[0].shape[0]
-        both = torch.cat(list(views[:2]), dim=0)
-        turns = None
-        if self.rotation_head is not None:
-            turns = random_quarter_turns(batch, device=both.device).repeat(2)
-            both = quarter_turn(both, turns)
+        both, turns = self.paired_views(views)
         mixed, partner, lam = mix(both[:batch], alpha)
         features = self.embed(torch.cat([both, mixed], dim=0)) if weight > 0 else self.embed(both)
-        clean = features[: 2 * batch]
         z = self.projection_head(features)
         z0, z1 = z[:batch], z[batch: 2 * batch]
         loss = criterion(z0, z1)
         if weight > 0:
             loss = loss + weight * imix_loss(z[2 * batch:], z1, partner, lam, criterion.temperature)
-        if turns is not None:
-            loss = loss + self.rotation_weight * F.cross_entropy(self.rotation_head(clean).float(), turns)
-        if self.decorrelation_weight > 0:
-            loss = loss + self.decorrelation_weight * self.correlation_penalty(clean)
-        return loss
+        return self.add_auxiliary_losses(loss, features[: 2 * batch], turns)  # the clean views only
 
     simclr.SimCLR.training_loss = training_loss
