@@ -44,7 +44,8 @@ small images). ``--views N`` trains on ``N`` views per image with the multi-posi
 heads and losses under bf16 autocast, as a CUDA GPU does (fourteenth session); ``--debiased``, ``--zero-init`` and
 ``--erase`` (sixteenth session); ``--augself W`` adds AugSelf's regression of the two views' crop and colour
 differences (``augself_hook.py``, seventeenth session); ``--imix W ALPHA`` adds i-Mix's loss of pairwise mixed views
-(``imix_hook.py``, twentieth session).
+(``imix_hook.py``, twentieth session); ``--cld W CLUSTERS T`` adds CLD's cross-view group discrimination over
+in-batch k-means clusters (``cld_hook.py``, twenty-first session).
 Readout-only probes of a saved checkpoint (``--checkpoint``) need no training. ``--test-images 10000 40000`` tests on
 10,000 images of the official training set from image 40,000 (disjoint from the tuning split's training images)
 instead of the split's 2,000, for figures that move by under half a point from run to run, not a point:
@@ -65,6 +66,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import augself_hook  # noqa: E402
+import cld_hook  # noqa: E402
 import imix_hook  # noqa: E402
 import screen_hooks as hooks  # noqa: E402
 from common import parse_overrides, report  # noqa: E402
@@ -159,6 +161,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--imix", type=float, nargs=2, default=None, metavar=("WEIGHT", "ALPHA"),
                         help="experiment hook: SimCLR also contrasts its first views mixed pairwise (i-Mix, Lee et al. 2021; "
                              "imix_hook.py), that loss times WEIGHT added, mixing weights from Beta(ALPHA, ALPHA)")
+    parser.add_argument("--cld", type=float, nargs=3, default=None, metavar=("WEIGHT", "CLUSTERS", "TEMPERATURE"),
+                        help="add CLD's loss (Wang et al. 2021; cld_hook.py): a linear group head's outputs of each view are "
+                             "k-means-clustered in the batch and the other view classified among those centroids, times WEIGHT")
     parser.add_argument("--seed", type=int, default=None, help="the run's seed (easyssl's default: 1), to measure what a seed alone moves")
     parser.add_argument("--tag", default="")
     parser.add_argument("--json", help="append the figures as one line to this file")
@@ -197,6 +202,8 @@ def main(argv: list[str] | None = None) -> dict:
         augself_hook.use_augself(args.augself)
     if args.imix:
         imix_hook.use_imix(*args.imix)
+    if args.cld:
+        cld_hook.use_cld(args.cld[0], int(args.cld[1]), args.cld[2])
     n_test, test_offset = args.test_images or (2_000, None)
     if args.split == "benchmark":
         if args.test_images:
