@@ -45,7 +45,9 @@ heads and losses under bf16 autocast, as a CUDA GPU does (fourteenth session); `
 ``--erase`` (sixteenth session); ``--augself W`` adds AugSelf's regression of the two views' crop and colour
 differences (``augself_hook.py``, seventeenth session); ``--imix W ALPHA`` adds i-Mix's loss of pairwise mixed views
 (``imix_hook.py``, twentieth session); ``--cld W CLUSTERS T`` adds CLD's cross-view group discrimination over
-in-batch k-means clusters (``cld_hook.py``, twenty-first session).
+in-batch k-means clusters (``cld_hook.py``, twenty-first session); ``--late-neighbours START QUEUE`` switches to NNCLR's
+nearest-neighbour positives from a queue of projections at ``START`` of training, and ``--temperature-schedule LOW HIGH
+CYCLES`` moves NT-Xent's temperature along cosine cycles (``neighbour_hook.py``, ``temperature_hook.py``, same session).
 Readout-only probes of a saved checkpoint (``--checkpoint``) need no training. ``--test-images 10000 40000`` tests on
 10,000 images of the official training set from image 40,000 (disjoint from the tuning split's training images)
 instead of the split's 2,000, for figures that move by under half a point from run to run, not a point:
@@ -68,6 +70,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import augself_hook  # noqa: E402
 import cld_hook  # noqa: E402
 import imix_hook  # noqa: E402
+import neighbour_hook  # noqa: E402
+import temperature_hook  # noqa: E402
 import screen_hooks as hooks  # noqa: E402
 from common import parse_overrides, report  # noqa: E402
 from fashion_mnist_data import TRAINING_SET_SPLITS, build_folder  # noqa: E402
@@ -164,6 +168,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cld", type=float, nargs=3, default=None, metavar=("WEIGHT", "CLUSTERS", "TEMPERATURE"),
                         help="add CLD's loss (Wang et al. 2021; cld_hook.py): a linear group head's outputs of each view are "
                              "k-means-clustered in the batch and the other view classified among those centroids, times WEIGHT")
+    parser.add_argument("--late-neighbours", type=float, nargs=2, default=None, metavar=("START", "QUEUE"),
+                        help="from this fraction of training on, NNCLR's loss: each view's positive the nearest neighbour of the "
+                             "other view's projection among the last QUEUE projections (neighbour_hook.py)")
+    parser.add_argument("--temperature-schedule", type=float, nargs=3, default=None, metavar=("LOW", "HIGH", "CYCLES"),
+                        help="NT-Xent's temperature from HIGH down to LOW and back, CYCLES cosine periods over training "
+                             "(Kukleva et al. 2023; temperature_hook.py)")
     parser.add_argument("--seed", type=int, default=None, help="the run's seed (easyssl's default: 1), to measure what a seed alone moves")
     parser.add_argument("--tag", default="")
     parser.add_argument("--json", help="append the figures as one line to this file")
@@ -204,6 +214,10 @@ def main(argv: list[str] | None = None) -> dict:
         imix_hook.use_imix(*args.imix)
     if args.cld:
         cld_hook.use_cld(args.cld[0], int(args.cld[1]), args.cld[2])
+    if args.late_neighbours:
+        neighbour_hook.use_late_neighbours(args.late_neighbours[0], int(args.late_neighbours[1]))
+    if args.temperature_schedule:
+        temperature_hook.use_temperature_schedule(*args.temperature_schedule)
     n_test, test_offset = args.test_images or (2_000, None)
     if args.split == "benchmark":
         if args.test_images:
