@@ -2,7 +2,7 @@
 
 Each rule applies to inputs up to :data:`~easyssl.nn.backbones.SMALL_INPUT_MAX_SIZE` (64 px) and leaves photos with
 their method's published settings; each function says what it picks and the measurement that chose it. They were
-tuned together on splits cut from Fashion-MNIST's official training set (README, "Tuning notes"), on 2 CPU cores
+tuned together on splits cut from Fashion-MNIST's official training set (docs/tuning_notes.md), on 2 CPU cores
 unless a docstring says otherwise. :mod:`easyssl.defaults` re-exports every name.
 """
 
@@ -24,8 +24,8 @@ def default_train_crop_size(input_size: int, device: torch.device, backbone: obj
     does, so a test size above the training size suits it: Touvron et al. 2019, "FixRes"). On a
     CPU the cost of a step grows with the pixels: Fashion-MNIST's 28 px images trained as 20 px
     views run at 882 images/s against 468 at 28 px (2 cores), so twice the epochs fit a budget.
-    Measured on the tuning split (SimCLR, 2-minute budget, embedded at 28 px; README "Tuning
-    notes"): kNN top-1 k=200 0.763 before whitening, 0.841 whitened, against 0.742 / 0.826 with
+    Measured on the tuning split (SimCLR, 2-minute budget, embedded at 28 px;
+    docs/tuning_notes.md): kNN top-1 k=200 0.763 before whitening, 0.841 whitened, against 0.742 / 0.826 with
     28 px views; 16 px views (for 28 px images) gave 0.748 / 0.848 with crops from 25%, against
     0.755 / 0.842 at 20 px, so 5/7 stays. With :func:`default_min_scale`, a 10-minute budget gives
     52 epochs and 0.825 / 0.872 (k=200), 0.850 / 0.881 (k=20).

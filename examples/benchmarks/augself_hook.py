@@ -7,7 +7,7 @@ of their augmentation parameters (the crops' centre and size, the colour jitter'
 weighted 1. The contrastive loss makes the features invariant to those augmentations; the regression keeps in them
 what the augmentations change (where an object sits, how large, how bright), which the paper found to help most
 where classes differ in such details. It is the same kind of auxiliary task as E-SSL's rotation prediction, easyssl's
-default for small images that added 1.4-2.9 points at short budgets (README, sixth session), so it is screened here.
+default for small images that added 1.4-2.9 points at short budgets (docs/tuning_notes.md, sixth session), so it is screened here.
 
 How the hook gets the parameters: it replaces :class:`easyssl.transforms.BatchViewAugment`'s ``forward`` for the
 views SimCLR trains on (crop, horizontal flip, colour jitter, grayscale, blur, normalisation, as the original; no

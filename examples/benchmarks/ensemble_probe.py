@@ -8,7 +8,7 @@ one JSON line per combination (``--json`` appends them to a file).
 
 Nineteenth session (issue 12): two 10-minute models of the defaults, concatenated, score 0.6 to 0.8 points above either
 alone; but at equal training time (two models of half the budget each, or a ResNet-10 of 212 s beside a 10-epoch
-ResNet-18) the pair ties with one model of the whole budget, so an ensemble is not a default (README, "Nineteenth session").
+ResNet-18) the pair ties with one model of the whole budget, so an ensemble is not a default (docs/tuning_notes.md, "Nineteenth session").
 
     python examples/benchmarks/ensemble_probe.py bench_data/fashion_mnist_tuning_test10000_40000 A.ckpt B.ckpt C.ckpt
 """

@@ -4,7 +4,7 @@ START QUEUE``).
 NNCLR (Dwibedi et al., ICCV 2021) replaces each image's own second view, as its positive, by the nearest neighbour of
 its first view's projection among a queue of earlier batches' projections: the loss then pulls together different
 images that look alike, which is what a kNN vote over 200 neighbours rewards. Trained so from the start, it lost
-here (README, the fifth session: 1.4 points behind SimCLR before whitening at 10 minutes), where the neighbours of an
+here (docs/tuning_notes.md, the fifth session: 1.4 points behind SimCLR before whitening at 10 minutes), where the neighbours of an
 untrained network are mostly of other classes. This hook keeps SimCLR's loss until ``START`` (a fraction of
 training), then switches to NNCLR's symmetric loss, ``(NT-Xent(nn(z0), z1) + NT-Xent(nn(z1), z0)) / 2``, when the
 features' neighbours are mostly of the image's class (about 0.88 at k=20 for a 10-epoch model). The queue holds the

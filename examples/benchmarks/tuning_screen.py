@@ -1,7 +1,7 @@
 """Tuning screen: train one setting on the tuning split under a budget, then kNN of several feature readouts.
 
 The short runs (2 minutes) that chose the small-image rules of ``easyssl/defaults/``
-(issue 12; the figures are in the README's "Tuning notes" and in
+(issue 12; the figures are in docs/tuning_notes.md and in
 ``results/tuning_screen_2026-11-26.jsonl``). Each run trains on the tuning split (images cut
 from Fashion-MNIST's *training* set only, never the test set), then reports weighted kNN top-1
 (k=200 and k=20) of

@@ -1,5 +1,5 @@
 """The tuning screen's loss and augmentation hooks (``examples/benchmarks/screen_hooks.py``) compute what their figures
-in the README's tuning notes say they do."""
+in docs/tuning_notes.md say they do."""
 
 from __future__ import annotations
 
