@@ -14,45 +14,30 @@ rotation prediction and the correlation penalty are unchanged.
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
-
-class ProjectionQueue:
-    """The last ``size`` projections seen (first in, first out), L2-normalised, and each query's nearest one."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: torch.Tensor | None = None
-
-    def push(self, z: torch.Tensor) -> None:
-        z = F.normalize(z.detach().float(), dim=1)
-        self.items = z[-self.size:] if self.items is None else torch.cat([self.items, z])[-self.size:]
-
-    def nearest(self, z: torch.Tensor) -> torch.Tensor:
-        """For each row of ``z``, the queue's item of highest cosine similarity (no gradient flows into it)."""
-        similarity = F.normalize(z.detach().float(), dim=1) @ self.items.T
-        return self.items[similarity.argmax(dim=1)].to(z.dtype)
+from easyssl.nn.support_set import NNMemoryBankModule
 
 
 def use_late_neighbours(start: float, queue_size: int = 4096) -> None:
     """SimCLR (easyssl's, rotation prediction, penalty and feature norm as configured) until ``start`` of training,
-    then NNCLR's symmetric loss with nearest neighbours from a :class:`ProjectionQueue` of ``queue_size``."""
+    then NNCLR's symmetric loss with nearest neighbours from NNCLR's own support set
+    (:class:`easyssl.nn.support_set.NNMemoryBankModule`) of ``queue_size``, kept beside the model, not in its checkpoint."""
     from easyssl.methods import simclr
 
-    queues: dict[int, ProjectionQueue] = {}
+    queues: dict[int, NNMemoryBankModule] = {}
 
     def training_loss(self, views, criterion, progress):
         # SimCLR.training_loss from its parts; before ``start`` it is SimCLR's loss (a test checks)
-        queue = queues.setdefault(id(self), ProjectionQueue(queue_size))
         both, turns = self.paired_views(views)
         features = self.embed(both)
         z0, z1 = self.projection_head(features).chunk(2, dim=0)
-        if progress is not None and progress.fraction >= start and queue.items is not None:
-            loss = (criterion(queue.nearest(z0), z1) + criterion(queue.nearest(z1), z0)) / 2
+        if id(self) not in queues:  # made once, on the first step: its size is the projections'
+            queues[id(self)] = NNMemoryBankModule(queue_size, z0.shape[1]).to(z0.device)
+        queue = queues[id(self)]
+        if progress is not None and progress.fraction >= start and int(queue.filled) > 0:
+            loss = (criterion(queue.nearest_neighbours(z0), z1) + criterion(queue.nearest_neighbours(z1), z0)) / 2
         else:
             loss = criterion(z0, z1)
-        queue.push(z0)
+        queue.enqueue(z0)
         return self.add_auxiliary_losses(loss, features, turns)
 
     simclr.SimCLR.training_loss = training_loss

@@ -3,23 +3,11 @@ clusters, and leaves SimCLR's loss as it was when its weight is 0."""
 
 from __future__ import annotations
 
-import os
-import sys
-
-import pytest
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples", "benchmarks"))
+import cld_hook
 
-import cld_hook  # noqa: E402
-
-from easyssl.transforms.batched import batch_two_view_augment  # noqa: E402
-
-
-@pytest.fixture
-def images():
-    generator = torch.Generator().manual_seed(0)
-    return torch.randint(0, 256, (16, 3, 28, 28), dtype=torch.uint8, generator=generator)
+from easyssl.transforms.batched import batch_two_view_augment
 
 
 def _blobs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,22 +58,11 @@ def test_loss_is_low_when_views_agree_on_groups_and_high_when_they_do_not():
     assert agree < 0.1 < 1.0 < disagree
 
 
-def _model():
-    from easyssl.methods import simclr
-    from easyssl.models import backbone
-
-    torch.manual_seed(0)
-    return simclr.SimCLR(backbone("resnet-18", width=0.25, input_size=20), rotation_weight=0.4, decorrelation_weight=0.1, feature_norm=True)
-
-
-def test_without_its_term_the_loss_is_simclrs(monkeypatch, images):
+def test_without_its_term_the_loss_is_simclrs(simclrs_loss, small_simclr, images):
     from easyssl.methods import simclr
 
-    monkeypatch.setattr(simclr.SimCLR, "training_loss", simclr.SimCLR.training_loss)  # put back after the test
-    monkeypatch.setattr(simclr.SimCLR, "__init__", simclr.SimCLR.__init__)
-    simclrs_loss = simclr.SimCLR.training_loss
     cld_hook.use_cld(0.0)
-    model = _model()
+    model = small_simclr()
     views = batch_two_view_augment(input_size=20, min_scale=0.25)(images)
     criterion = simclr.NTXentLoss(0.2)
     torch.manual_seed(1)  # the same quarter turns in both
@@ -94,14 +71,11 @@ def test_without_its_term_the_loss_is_simclrs(monkeypatch, images):
     assert torch.allclose(model.training_loss(views, criterion, None), expected, rtol=1e-6, atol=1e-6)
 
 
-def test_its_term_trains_the_group_head_and_the_backbone(monkeypatch, images):
+def test_its_term_trains_the_group_head_and_the_backbone(simclrs_loss, small_simclr, images):
     from easyssl.methods import simclr
 
-    monkeypatch.setattr(simclr.SimCLR, "training_loss", simclr.SimCLR.training_loss)
-    monkeypatch.setattr(simclr.SimCLR, "__init__", simclr.SimCLR.__init__)
-    simclrs_loss = simclr.SimCLR.training_loss
     cld_hook.use_cld(1.0, clusters=4)
-    model = _model()
+    model = small_simclr()
     assert any(name.startswith("group_head.") for name, _ in model.named_parameters())  # the optimiser will see it
     views = batch_two_view_augment(input_size=20, min_scale=0.25)(images)
     criterion = simclr.NTXentLoss(0.2)

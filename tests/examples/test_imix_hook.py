@@ -3,23 +3,11 @@ sources in the drawn proportions, and leaves SimCLR's loss as it was when its we
 
 from __future__ import annotations
 
-import os
-import sys
-
-import pytest
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples", "benchmarks"))
+import imix_hook
 
-import imix_hook  # noqa: E402
-
-from easyssl.transforms.batched import batch_two_view_augment  # noqa: E402
-
-
-@pytest.fixture
-def images():
-    generator = torch.Generator().manual_seed(0)
-    return torch.randint(0, 256, (16, 3, 28, 28), dtype=torch.uint8, generator=generator)
+from easyssl.transforms.batched import batch_two_view_augment
 
 
 def test_mix_is_a_convex_mix_with_a_permutation():
@@ -48,21 +36,11 @@ def test_loss_is_lowest_where_the_anchor_points_at_both_sources_in_proportion():
     assert torch.allclose(imix_hook.imix_loss(anchors, keys, partner, torch.ones(32), 0.2), ce, atol=1e-5)
 
 
-def _model():
-    from easyssl.methods import simclr
-    from easyssl.models import backbone
-
-    torch.manual_seed(0)
-    return simclr.SimCLR(backbone("resnet-18", width=0.25, input_size=20), rotation_weight=0.4, decorrelation_weight=0.1, feature_norm=True)
-
-
-def test_without_its_term_the_loss_is_simclrs(monkeypatch, images):
+def test_without_its_term_the_loss_is_simclrs(simclrs_loss, small_simclr, images):
     from easyssl.methods import simclr
 
-    monkeypatch.setattr(simclr.SimCLR, "training_loss", simclr.SimCLR.training_loss)  # put back after the test
-    simclrs_loss = simclr.SimCLR.training_loss
     imix_hook.use_imix(0.0)
-    model = _model()
+    model = small_simclr()
     views = batch_two_view_augment(input_size=20, min_scale=0.25)(images)
     criterion = simclr.NTXentLoss(0.2)
     torch.manual_seed(1)  # the same quarter turns in both
@@ -71,13 +49,11 @@ def test_without_its_term_the_loss_is_simclrs(monkeypatch, images):
     assert torch.allclose(model.training_loss(views, criterion, None), expected, rtol=1e-6, atol=1e-6)
 
 
-def test_its_term_trains_the_backbone(monkeypatch, images):
+def test_its_term_trains_the_backbone(simclrs_loss, small_simclr, images):
     from easyssl.methods import simclr
 
-    monkeypatch.setattr(simclr.SimCLR, "training_loss", simclr.SimCLR.training_loss)
-    simclrs_loss = simclr.SimCLR.training_loss
     imix_hook.use_imix(1.0)
-    model = _model()
+    model = small_simclr()
     views = batch_two_view_augment(input_size=20, min_scale=0.25)(images)
     criterion = simclr.NTXentLoss(0.2)
     torch.manual_seed(1)

@@ -1,56 +1,46 @@
-"""The late nearest-neighbour screen hook (``examples/benchmarks/neighbour_hook.py``) keeps the last projections, finds
-each query's nearest one, and is SimCLR's loss before its start and NNCLR's after it."""
+"""The late nearest-neighbour screen hook (``examples/benchmarks/neighbour_hook.py``) is SimCLR's loss before its start
+(and while its queue is empty) and NNCLR's after it, with NNCLR's support set as its queue."""
 
 from __future__ import annotations
 
-import os
-import sys
-
-import pytest
 import torch
-import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples", "benchmarks"))
+import neighbour_hook
 
-import neighbour_hook  # noqa: E402
-
-from easyssl.nn.base import TrainingProgress  # noqa: E402
-from easyssl.transforms.batched import batch_two_view_augment  # noqa: E402
+from easyssl.nn.base import TrainingProgress
+from easyssl.nn.support_set import NNMemoryBankModule
+from easyssl.transforms.batched import batch_two_view_augment
 
 
-@pytest.fixture
-def images():
-    generator = torch.Generator().manual_seed(0)
-    return torch.randint(0, 256, (16, 3, 28, 28), dtype=torch.uint8, generator=generator)
-
-
-def test_queue_keeps_the_last_items_normalised_and_finds_the_nearest():
-    queue = neighbour_hook.ProjectionQueue(size=5)
-    queue.push(torch.eye(8)[:3] * 3)
-    queue.push(torch.eye(8)[3:7] * 2)
-    assert queue.items.shape == (5, 8)
-    assert torch.allclose(queue.items, torch.eye(8)[2:7])  # the first two fell out; each of unit length
-    query = torch.eye(8)[[6, 2]] + 0.1 * torch.eye(8)[[0, 1]]  # near items 6 and 2; 0 and 1 are gone
-    assert torch.equal(queue.nearest(query), torch.eye(8)[[6, 2]])
-    z = torch.randn(3, 8, requires_grad=True)
-    assert not queue.nearest(z).requires_grad  # the neighbour is a target, no gradient into the queue
-
-
-def _model():
-    from easyssl.methods import simclr
-    from easyssl.models import backbone
-
-    torch.manual_seed(0)
-    return simclr.SimCLR(backbone("resnet-18", width=0.25, input_size=20), rotation_weight=0.4, decorrelation_weight=0.1, feature_norm=True)
-
-
-def test_simclrs_loss_before_the_start_and_nnclrs_after(monkeypatch, images):
+def test_simclrs_loss_while_the_queue_is_empty_even_past_the_start(simclrs_loss, small_simclr, images):
     from easyssl.methods import simclr
 
-    monkeypatch.setattr(simclr.SimCLR, "training_loss", simclr.SimCLR.training_loss)  # put back after the test
-    simclrs_loss = simclr.SimCLR.training_loss
     neighbour_hook.use_late_neighbours(0.5, queue_size=64)
-    model = _model()
+    model = small_simclr()
+    views = batch_two_view_augment(input_size=20, min_scale=0.25)(images)
+    criterion = simclr.NTXentLoss(0.2)
+    late = TrainingProgress(step=6, max_steps=10)
+    weight = model.projection_head.layers[0].weight  # any parameter of the heads: what the step would change
+
+    def loss_and_gradient(loss_fn):
+        torch.manual_seed(1)  # the same quarter turns in both
+        loss = loss_fn(model, views, criterion, late)
+        (gradient,) = torch.autograd.grad(loss, [weight])
+        return loss, gradient
+
+    expected, expected_gradient = loss_and_gradient(simclrs_loss)
+    # a resumed run's first step: nothing queued, so no neighbour (the support set would hand back z itself, detached:
+    # the same loss value, half the gradient)
+    loss, gradient = loss_and_gradient(type(model).training_loss)
+    assert torch.allclose(loss, expected, rtol=1e-6, atol=1e-6)
+    assert torch.allclose(gradient, expected_gradient, rtol=1e-5, atol=1e-6)
+
+
+def test_simclrs_loss_before_the_start_and_nnclrs_after(simclrs_loss, small_simclr, images):
+    from easyssl.methods import simclr
+
+    neighbour_hook.use_late_neighbours(0.5, queue_size=64)
+    model = small_simclr()
     views = batch_two_view_augment(input_size=20, min_scale=0.25)(images)
     criterion = simclr.NTXentLoss(0.2)
     early, late = TrainingProgress(step=1, max_steps=10), TrainingProgress(step=6, max_steps=10)
@@ -70,7 +60,7 @@ def test_simclrs_loss_before_the_start_and_nnclrs_after(monkeypatch, images):
         both, turns = model.paired_views(views)
         features = model.embed(both)
         z0, z1 = model.projection_head(features).chunk(2, dim=0)
-        queue = neighbour_hook.ProjectionQueue(64)
-        queue.push(z0)  # the step before pushed this batch's first views (train-mode BatchNorm: the same values)
-        nnclr = (criterion(queue.nearest(z0), z1) + criterion(queue.nearest(z1), z0)) / 2
+        queue = NNMemoryBankModule(64, z0.shape[1])
+        queue.enqueue(z0)  # the step before pushed this batch's first views (train-mode BatchNorm: the same values)
+        nnclr = (criterion(queue.nearest_neighbours(z0), z1) + criterion(queue.nearest_neighbours(z1), z0)) / 2
         assert torch.allclose(after, model.add_auxiliary_losses(nnclr, features, turns), rtol=1e-5, atol=1e-5)

@@ -4,17 +4,13 @@ NT-Xent at the temperature of the moment."""
 from __future__ import annotations
 
 import math
-import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples", "benchmarks"))
+import temperature_hook
 
-import temperature_hook  # noqa: E402
-
-from easyssl.nn.base import TrainingProgress  # noqa: E402
-from easyssl.transforms.batched import batch_two_view_augment  # noqa: E402
+from easyssl.nn.base import TrainingProgress
+from easyssl.transforms.batched import batch_two_view_augment
 
 
 def test_cosine_runs_from_high_to_low_and_back_each_cycle():
@@ -26,16 +22,14 @@ def test_cosine_runs_from_high_to_low_and_back_each_cycle():
     assert math.isclose(t(0.5, 0.2, 0.6, 1), 0.2)
 
 
-def test_each_step_uses_the_temperature_of_its_progress(monkeypatch):
+def test_each_step_uses_the_temperature_of_its_progress(simclrs_loss, images):
     from easyssl.methods import simclr
     from easyssl.models import backbone
 
-    monkeypatch.setattr(simclr.SimCLR, "training_loss", simclr.SimCLR.training_loss)  # put back after the test
-    plain = simclr.SimCLR.training_loss
+    plain = simclrs_loss
     temperature_hook.use_temperature_schedule(0.1, 1.0, 5)
     torch.manual_seed(0)
     model = simclr.SimCLR(backbone("resnet-18", width=0.25, input_size=20))  # no turns: no random draws in the loss
-    images = torch.randint(0, 256, (16, 3, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     views = batch_two_view_augment(input_size=20, min_scale=0.25)(images)
     criterion = simclr.NTXentLoss(0.2)
     at_start = model.training_loss(views, criterion, TrainingProgress(step=0, max_steps=100))
