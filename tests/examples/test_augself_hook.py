@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from screen_hook_fixtures import images, simclrs_loss, small_simclr  # noqa: F401 (pytest fixtures; first: it puts the hooks on the path)
+
 import augself_hook
 
 from easyssl.transforms import quarter_turn

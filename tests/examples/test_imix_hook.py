@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from screen_hook_fixtures import images, simclrs_loss, small_simclr  # noqa: F401 (pytest fixtures; first: it puts the hooks on the path)
+
 import imix_hook
 
 from easyssl.transforms.batched import batch_two_view_augment

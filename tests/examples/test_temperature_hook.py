@@ -7,6 +7,8 @@ import math
 
 import torch
 
+from screen_hook_fixtures import images, simclrs_loss  # noqa: F401 (pytest fixtures; first: it puts the hooks on the path)
+
 import temperature_hook
 
 from easyssl.nn.base import TrainingProgress

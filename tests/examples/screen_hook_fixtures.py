@@ -1,5 +1,7 @@
 """Fixtures of the screen hooks' tests (``examples/benchmarks/*_hook.py``): a batch of images, the small-image SimCLR
-of easyssl's defaults, and SimCLR's own methods put back after a hook has replaced them."""
+of easyssl's defaults, and SimCLR's own methods put back after a hook has replaced them. A test module imports the
+fixtures it uses by name (not a ``conftest.py``: tests elsewhere import ``tests/conftest.py`` as ``conftest``, which one
+here would shadow); importing this module also puts ``examples/benchmarks`` on the path, where the hooks are."""
 
 from __future__ import annotations
 
