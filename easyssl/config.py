@@ -230,6 +230,7 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
     if collate.get("min_scale") == AUTO:  # the method's preset (its paper's value) for photos, see the rule
         collate["min_scale"] = defaults.default_min_scale(input_size, float(spec.collate_defaults["min_scale"]))
     name, width = defaults.default_backbone(input_size, device, parse_max_time(trainer["max_time"]))
+    width_from_rule = model["backbone"] == AUTO and model["width"] == AUTO and spec.model_defaults.get("backbone", AUTO) == AUTO
     if model["backbone"] == AUTO and spec.model_defaults.get("backbone", AUTO) != AUTO:
         model["backbone"] = spec.model_defaults["backbone"]  # the method's own choice (MAE: a ViT)
     if model["backbone"] == AUTO:
@@ -250,7 +251,7 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
     else:
         model["embedding_views"] = [list(view) for view in check_embedding_views(model["embedding_views"])]
     if model["pooled_stages"] == AUTO:  # the last stage alone, or the last two for small images (see the rule)
-        model["pooled_stages"] = defaults.default_pooled_stages(input_size, device, model["backbone"], model["width"])
+        model["pooled_stages"] = defaults.default_pooled_stages(input_size, device, model["backbone"], model["width"], width_from_rule)
     if "train_crop_size" not in collate:  # a resumed run's config, saved before the key: its views were at the input size
         collate["train_crop_size"] = input_size
     elif collate["train_crop_size"] == AUTO:
@@ -315,7 +316,8 @@ def describe_training(config: dict[str, Any], num_images: int, device: torch.dev
         net += f", {num_features} features"
     line = (f"{config['method']} on {num_images:,} images at {input_size} px ({views}): {net}; batch {loader['batch_size']}, "
             f"lr {float(optimizer['lr']):.3g}, {device.type} {PRECISION_NAMES.get(precision, precision)}")
-    if not width_given and input_size <= SMALL_INPUT_MAX_SIZE and width == 1 and str(model["backbone"]).startswith("resnet"):
+    if (not width_given and input_size <= SMALL_INPUT_MAX_SIZE and width == 1 and str(model["backbone"]).startswith("resnet")
+            and defaults.default_backbone(input_size, device)[1] != 1):
         line += (f". A backbone named without a width is built at width 1; easyssl's choice for {input_size} px images is "
                  f"model={{'width': {defaults.default_backbone(input_size, device)[1]:g}}} (see the README's Performance)")
     return line

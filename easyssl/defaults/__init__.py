@@ -21,6 +21,7 @@ from PIL import Image
 from easyssl.data.cache import default_cache_bytes
 from easyssl.defaults.small_images import (  # noqa: F401  (re-exported: easyssl.defaults is where config reads every rule)
     DECORRELATION_MIN_BATCH,
+    LARGE_GPU_MULTIPROCESSORS,
     SMALL_IMAGE_DECORRELATION_WEIGHT,
     SMALL_IMAGE_EMBEDDING_VIEWS,
     SMALL_IMAGE_FINAL_SIZE_FRACTION,
@@ -39,6 +40,7 @@ from easyssl.defaults.small_images import (  # noqa: F401  (re-exported: easyssl
     default_rotation_weight,
     default_train_crop_size,
     default_warmup,
+    is_large_gpu,
 )
 from easyssl.nn.backbones import SMALL_INPUT_MAX_SIZE
 from easyssl.runtime.device import GPU_TYPES

@@ -184,9 +184,8 @@ class SelfSupervisedEmbedding:
     ) -> str | None:
         """Train until ``max_epochs``, ``max_steps`` or ``max_time`` is reached, whichever comes first.
 
-        A checkpoint ``checkpoint_dir/last.ckpt`` is written atomically after every epoch
-        and when a budget stops training mid-epoch, so an interrupted run keeps its last
-        completed epoch. ``Ctrl-C`` stops cleanly and keeps that checkpoint.
+        A checkpoint ``checkpoint_dir/last.ckpt`` is written atomically after epochs (spaced out where they are short, see
+        BudgetPlan.checkpoint_due) and at the end, so an interrupted run keeps its last one; ``Ctrl-C`` keeps it too.
 
         Args:
             max_epochs: Number of passes over the data (None: no epoch limit).
@@ -229,7 +228,7 @@ class SelfSupervisedEmbedding:
         self.progress.max_epochs = max_epochs or math.ceil(self.progress.max_steps / steps_per_epoch)
         self.budget.begin(started_at, already=self.elapsed)  # the wall clock from the call's start (see easyssl.train.timing)
         views = getattr(self.model, "embedding_views", IMAGE_ONLY)  # the pass embeds the model's test-time views
-        self.plan = BudgetPlan(self.budget, calibration_size(self.calibration_loader), views_cost(views))
+        self.plan = BudgetPlan(self.budget, calibration_size(self.calibration_loader), views_cost(views), self.device.type != "cpu")
         self.plan.seed_from_history(self.history)
         self.progress.max_time = self.budget.seconds
         self.progress.elapsed = self.elapsed
@@ -240,7 +239,7 @@ class SelfSupervisedEmbedding:
                 logger.info("easyssl: %s", self.run_description)
             self.plan.mark("set-up")
             epoch = self._train_epochs(start_epoch, max_epochs, max_steps, progress_bar, checkpoint_path, keep_epoch_checkpoints)
-            self.plan.mark("training")
+            self.plan.training_ended()
             if self.calibration_loader is not None and self.history:
                 # Every process computes the same statistics (no collective); a budget's deadline leaves the last checkpoint its share.
                 deadline = self.plan.calibration_deadline() if self.budget else None
@@ -292,13 +291,14 @@ class SelfSupervisedEmbedding:
                         fit = epoch + int((budget - self.elapsed) / (self.elapsed / max(1, epoch - start_epoch)))
                         self.progress.max_epochs = max(epoch, min(fit, max_epochs or fit))
                 final = not finished or (max_epochs is not None and epoch >= max_epochs) or done()  # on every rank (done() may reduce)
-                # Short epochs: last.ckpt at most once per 20 write times (see BudgetPlan.checkpoint_due); the final one always.
-                if checkpoint_path and distributed.is_main_process() and self.plan.checkpoint_due(final and self.calibration_loader is None):
+                # Short epochs: last.ckpt at most once per 20 write times; the final one always, after the pass if one follows (BudgetPlan.checkpoint_due).
+                main = checkpoint_path and distributed.is_main_process()
+                if main and self.plan.checkpoint_due(final, pass_follows=self.calibration_loader is not None):
                     written = time.perf_counter()
                     self.save_checkpoint(checkpoint_path, epochs_done=epoch)
                     self.plan.record_checkpoint(time.perf_counter() - written)
-                    if keep_epoch_checkpoints and finished:
-                        self.save_checkpoint(os.path.join(os.path.dirname(checkpoint_path), f"epoch={epoch}.ckpt"), epochs_done=epoch)
+                if main and keep_epoch_checkpoints and finished:  # asked for: every epoch's, spaced or not
+                    self.save_checkpoint(os.path.join(os.path.dirname(checkpoint_path), f"epoch={epoch}.ckpt"), epochs_done=epoch)
                 if not finished:
                     break
         except KeyboardInterrupt:

@@ -181,3 +181,62 @@ def test_timing_the_pass_is_skipped_where_it_would_cost_a_short_budget_too_much(
     plan.record_step(images=10, seconds=1.0)
     plan.record_step(images=128, seconds=0.55)
     assert plan.calibration_probe_affordable(256)
+
+
+def test_on_a_gpu_the_pass_gets_a_margin_and_a_slack_a_cpu_does_not():
+    """Twenty-second session, H200: planned from its timed batch alone, 3 of 5 passes of 60-s runs were cut (2,048 to
+    7,936 of 10,000 images); the host's clock runs ahead of the device, and the epoch's end is not a step."""
+    plans = {}
+    for asynchronous in (False, True):
+        budget = TimeBudget(60.0)
+        plan = plans[asynchronous] = BudgetPlan(budget, calibration_images=10_000, asynchronous=asynchronous)
+        plan.record_step(images=256, seconds=1.0)
+        plan.record_step(images=256, seconds=0.01)
+        plan.measure_calibration(images=256, seconds=0.0128)  # 50 microseconds an image: half a second for the pass
+        plan.record_checkpoint(0.2)
+        plan.update()
+        assert plan.calibration_seconds() == pytest.approx(0.5)
+    assert plans[False].budget.stop_at == pytest.approx(60.0 - 0.5 - 0.2)  # a CPU: as timed
+    assert plans[True].calibration_reserve() == pytest.approx(0.5 * 1.25 + 0.6)  # 25 % more, and 1 % of the budget
+    assert plans[True].budget.stop_at == pytest.approx(60.0 - 1.225 - 0.2)
+    assert BudgetPlan(TimeBudget(60.0), calibration_images=0, asynchronous=True).calibration_reserve() == 0.0  # no pass: nothing
+
+
+def test_the_last_epoch_writes_no_checkpoint_where_the_pass_and_the_final_one_follow():
+    plan = BudgetPlan(TimeBudget(60.0))
+    assert plan.checkpoint_due() and plan.checkpoint_due(final=True)  # the first write; the final one without a pass
+    assert not plan.checkpoint_due(final=True, pass_follows=True)  # written after the pass instead
+    plan.record_checkpoint(0.0)
+    assert plan.checkpoint_due()  # spacing of 20 x 0 s: due
+
+
+def test_a_trained_run_writes_last_ckpt_once_after_the_pass_not_also_before_it(tmp_path, monkeypatch):
+    import easyssl.train.timing
+    from easyssl.train.trainer import SelfSupervisedEmbedding
+
+    monkeypatch.setattr(easyssl.train.timing, "CHECKPOINT_SPACING", 0)  # every epoch's write is due
+    writes = []
+    original = SelfSupervisedEmbedding.save_checkpoint
+    monkeypatch.setattr(SelfSupervisedEmbedding, "save_checkpoint", lambda self, path, epochs_done=None: (
+        writes.append((str(path).rsplit("/", 1)[-1], epochs_done, self.plan.marks[-1][0] if self.plan.marks else None)),
+        original(self, path, epochs_done))[1])
+    folder = _small_folder(tmp_path / "images", n=64)
+    run = easyssl.build_training(folder, checkpoint_dir=tmp_path / "run", loader={"batch_size": 16, "num_workers": 0},
+                                 trainer={"max_epochs": 3, "progress_bar": False})
+    run.trainer.train_embedding(max_epochs=3, checkpoint_dir=tmp_path / "run", progress_bar=False, keep_epoch_checkpoints=True)
+    last = [(epochs, mark) for name, epochs, mark in writes if name == "last.ckpt"]
+    assert last == [(1, "set-up"), (2, "set-up"), (3, "whitening")]  # not also after epoch 3, before the pass
+    assert sorted(name for name, _, _ in writes if name != "last.ckpt") == ["epoch=1.ckpt", "epoch=2.ckpt", "epoch=3.ckpt"]
+    state = torch.load(tmp_path / "run" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["epoch"] == 3 and any(key.endswith("embedding_mean") for key in state["model"])
+
+
+def test_the_report_says_how_far_training_ran_past_its_stop_point():
+    budget = TimeBudget(60.0)
+    budget.begin(started_at=time.perf_counter() - 59.5)
+    plan = BudgetPlan(budget, calibration_images=10_000)
+    plan.marks = [("set-up", budget.started_at + 0.5)]
+    budget.set_aside(1.0)  # the stop point at 59 s; training ends at 59.5 s
+    plan.training_ended()
+    assert plan.stop_overrun == pytest.approx(0.5, abs=0.05)
+    assert "training 59.0 s (0.5" in plan.report(budget.started_at, []) and "s past its stop point)" in plan.report(budget.started_at, [])
