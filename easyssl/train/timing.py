@@ -37,10 +37,11 @@ MAX_CALIBRATION_SHARE = 0.2
 #: fraction, and :data:`ASYNC_SLACK_SHARE` of the budget is kept back besides. There the host's clock runs ahead of the
 #: device's work (the queued steps finish after the host stopped launching them), a timed batch of a pass that takes
 #: half a second is a few milliseconds long, and the epoch's end (the loader's stop, the last loss read) is not a step the
-#: plan sees. Measured on an H200 (twenty-second session, Fashion-MNIST, ``max_time`` 60): with the pass planned from its
-#: timed batch alone, 3 of 5 passes were cut at their deadline (2,048, 6,400 and 7,936 of 10,000 images, 0.3-0.6 s
-#: each), and the whitening of fewer images scores less (eighteenth session: 0.877-0.889 from a few hundred). Not on a
-#: CPU, where the pass and its timed batch are both arithmetic and every 10-minute pass since the eighth session was whole.
+#: plan sees. Measured on an H200 (twenty-second session: Fashion-MNIST within ``max_time`` 60, and 32 px crops of
+#: photos within 30): with the pass planned from its timed batch alone, 4 of 5 passes were cut at their deadline (2,048
+#: to 7,936 of 10,000 images, 0.3-0.6 s each); with the margin and the slack (1.2 s of 60, about two epochs) none of 4,
+#: training ending 0.02-0.06 s past its stop point. Not on a CPU, where the pass and its timed batch are both
+#: arithmetic and every 10-minute pass since the eighth session was whole.
 ASYNC_MARGIN = 0.25
 ASYNC_SLACK_SHARE = 0.01
 
@@ -216,11 +217,14 @@ class BudgetPlan:
         checkpoint writes between epochs."""
         phases = self.phases(started_at)
         parts = [f"{phase} {seconds:.1f} s" for phase, seconds in phases.items()]
-        if epochs and "training" in phases:
+        notes = []
+        if epochs:
             first = f", the first {epochs[0]['seconds']:.1f} s" if len(epochs) > 1 else ""
-            parts[list(phases).index("training")] += f" ({len(epochs)} epoch(s){first}; checkpoints {self.written_seconds:.1f} s)"
-        if "training" in phases and self.stop_overrun is not None and self.stop_overrun > 0:  # taken from the pass's share
-            parts[list(phases).index("training")] += f" ({self.stop_overrun:.2f} s past its stop point)"
+            notes.append(f"{len(epochs)} epoch(s){first}; checkpoints {self.written_seconds:.1f} s")
+        if self.stop_overrun is not None and self.stop_overrun > 0:  # taken from the pass's share
+            notes.append(f"{self.stop_overrun:.2f} s past its stop point")
+        if "training" in phases and notes:
+            parts[list(phases).index("training")] += f" ({'; '.join(notes)})"
         if "whitening" in phases and self.calibrated_images is not None:  # a pass cut short by its deadline shows here
             parts[list(phases).index("whitening")] += f" ({self.calibrated_images:,} of {self.calibration_images:,} images)"
         return f"easyssl: {sum(phases.values()):.1f} s: " + ", ".join(parts)

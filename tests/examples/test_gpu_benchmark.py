@@ -56,11 +56,11 @@ def test_every_fashion_mnist_variant_builds_a_training(tmp_path):
         Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(folder / f"{i}.png")
     backbones = {}
     for name, extra in gpu.FASHION_MNIST_VARIANTS.items():
-        overrides = {section: dict(values) for section, values in extra.items()}
+        overrides = {section: dict(values) if isinstance(values, dict) else values for section, values in extra.items()}
         overrides.setdefault("trainer", {})["device"] = "cpu"
         run = easyssl.build_training(str(folder), checkpoint_dir=str(tmp_path / name), **overrides)
         for section, values in extra.items():
-            for key, value in values.items():
-                assert run.config[section][key] == value, (name, section, key)
+            for key, value in values.items() if isinstance(values, dict) else [(None, values)]:  # top-level keys: the seed
+                assert (run.config[section] if key is None else run.config[section][key]) == value, (name, section, key)
         backbones[name] = (run.config["model"]["backbone"], run.config["model"]["width"], len(run.trainer.model.backbone.layer1))
     assert backbones["resnet10"] == ("resnet-10", 0.25, 1) and backbones["batch128"] == ("resnet-18", 0.25, 2)
