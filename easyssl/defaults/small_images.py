@@ -216,8 +216,8 @@ def default_backbone(input_size: int, device: torch.device, max_time: float | No
     same seconds, where the two tie. GPUs keep ResNet-18 (not measured there).
 
     Full width on a large GPU: once the step is replayed as a CUDA graph (eighteenth session), the H200's step is no
-    longer all launches, and the full-width model costs only a fifth more time a step at batch 256 (24,000 against
-    30,000 steady images/s, 107-120 against 141-151 epochs in 60 s) for a better model. Twenty-second session, H200,
+    longer all launches, and the full-width model costs only a fifth more time a step at batch 256 (23,900-26,400
+    against 29,900-32,700 steady images/s, 107-120 against 141-151 epochs in 60 s) for a better model. Twenty-second session, H200,
     Fashion-MNIST benchmark split, ``max_time`` 60, seeds 1 and 2 in two calls (kNN top-1 k=200 / k=20 as returned, then
     before whitening):
 

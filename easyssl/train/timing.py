@@ -34,14 +34,14 @@ CHECKPOINT_SPACING = 20
 MAX_CALIBRATION_SHARE = 0.2
 
 #: On a device that runs the host's work asynchronously (CUDA, Apple GPUs), the pass's estimate is raised by this
-#: fraction, and :data:`ASYNC_SLACK_SHARE` of the budget is kept back besides. There the host's clock runs ahead of the
-#: device's work (the queued steps finish after the host stopped launching them), a timed batch of a pass that takes
-#: half a second is a few milliseconds long, and the epoch's end (the loader's stop, the last loss read) is not a step the
-#: plan sees. Measured on an H200 (twenty-second session: Fashion-MNIST within ``max_time`` 60, and 32 px crops of
-#: photos within 30): with the pass planned from its timed batch alone, 4 of 5 passes were cut at their deadline (2,048
-#: to 7,936 of 10,000 images, 0.3-0.6 s each); with the margin and the slack (1.2 s of 60, about two epochs) none of 4,
-#: training ending 0.02-0.06 s past its stop point. Not on a CPU, where the pass and its timed batch are both
-#: arithmetic and every 10-minute pass since the eighth session was whole.
+#: fraction, and :data:`ASYNC_SLACK_SHARE` of the budget is kept back besides. Measured on an H200 (twenty-second
+#: session: Fashion-MNIST within ``max_time`` 60, and 32 px crops of photos within 30): planned from one timed batch of a
+#: few milliseconds alone, 4 of 5 passes of 0.3-0.6 s were cut at their deadline (2,048 to 7,936 of 10,000 images);
+#: with the margin and the slack (1.2 s of 60, about two epochs) none of 4, training ending 0.02-0.06 s past its stop
+#: point. The likely causes, inferred and not timed apart: one batch is a poor sample at that scale, the host's clock
+#: runs ahead of the device's queued work, and an epoch's end (the loader's stop, the last loss read) is not a step the
+#: plan sees. Not on a CPU, where the pass and its timed batch are both arithmetic and every 10-minute pass since the
+#: eighth session was whole.
 ASYNC_MARGIN = 0.25
 ASYNC_SLACK_SHARE = 0.01
 
@@ -129,6 +129,7 @@ class BudgetPlan:
         ``pass_follows``: the calibration pass follows training and the final checkpoint is written after it (seconds
         later at most), so after the ``final`` epoch nothing is written: a write there would come out of the time kept
         for the pass, which plans one write only (on an H200 a write took 0.2-0.3 s, as long as the pass's half).
+        A pass that fails leaves the last spaced-out write, at most :data:`CHECKPOINT_SPACING` write times old.
         """
         if final:
             return not pass_follows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -215,11 +216,14 @@ def test_a_trained_run_writes_last_ckpt_once_after_the_pass_not_also_before_it(t
     from easyssl.train.trainer import SelfSupervisedEmbedding
 
     monkeypatch.setattr(easyssl.train.timing, "CHECKPOINT_SPACING", 0)  # every epoch's write is due
-    writes = []
+    writes = []  # (file name, epochs done, the call's phase that ended last)
     original = SelfSupervisedEmbedding.save_checkpoint
-    monkeypatch.setattr(SelfSupervisedEmbedding, "save_checkpoint", lambda self, path, epochs_done=None: (
-        writes.append((str(path).rsplit("/", 1)[-1], epochs_done, self.plan.marks[-1][0] if self.plan.marks else None)),
-        original(self, path, epochs_done))[1])
+
+    def recording_save(self, path, epochs_done=None):
+        writes.append((os.path.basename(path), epochs_done, self.plan.marks[-1][0] if self.plan.marks else None))
+        return original(self, path, epochs_done)
+
+    monkeypatch.setattr(SelfSupervisedEmbedding, "save_checkpoint", recording_save)
     folder = _small_folder(tmp_path / "images", n=64)
     run = easyssl.build_training(folder, checkpoint_dir=tmp_path / "run", loader={"batch_size": 16, "num_workers": 0},
                                  trainer={"max_epochs": 3, "progress_bar": False})
