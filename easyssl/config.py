@@ -25,6 +25,7 @@ from easyssl.nn.embedding_views import check_embedding_views
 from easyssl.runtime import distributed
 from easyssl.runtime.budget import parse_max_time
 from easyssl.runtime.checkpoint import CheckpointError
+from easyssl.runtime.device import resolve_precision
 from easyssl.runtime.suggest import config_key_hint
 from easyssl.transforms import IMAGENET_NORMALIZE, EvalTransform
 
@@ -229,7 +230,9 @@ def resolve_auto(config: dict[str, Any], spec: Method, dataset: Any, device: tor
     input_size = int(collate["input_size"])
     if collate.get("min_scale") == AUTO:  # the method's preset (its paper's value) for photos, see the rule
         collate["min_scale"] = defaults.default_min_scale(input_size, float(spec.collate_defaults["min_scale"]))
-    name, width = defaults.default_backbone(input_size, device, parse_max_time(trainer["max_time"]))
+    # the width rule reads the precision on CPUs (bf16 there where the CPU has bf16 matrix instructions), as the trainer resolves it
+    precision = resolve_precision(trainer["precision"], device) if device.type == "cpu" else str(trainer["precision"])
+    name, width = defaults.default_backbone(input_size, device, parse_max_time(trainer["max_time"]), precision)
     width_from_rule = model["backbone"] == AUTO and model["width"] == AUTO and spec.model_defaults.get("backbone", AUTO) == AUTO
     if model["backbone"] == AUTO and spec.model_defaults.get("backbone", AUTO) != AUTO:
         model["backbone"] = spec.model_defaults["backbone"]  # the method's own choice (MAE: a ViT)

@@ -174,11 +174,21 @@ def is_large_gpu(device: torch.device) -> bool:
     return torch.cuda.get_device_properties(device).multi_processor_count >= LARGE_GPU_MULTIPROCESSORS
 
 
-def default_backbone(input_size: int, device: torch.device, max_time: float | None = None) -> tuple[str, float]:
+#: Width of the ResNet-18 for small images on a CPU that trains in bf16 with a time budget over
+#: :data:`SMALL_IMAGE_SHORT_BUDGET`; see :func:`default_backbone`.
+BF16_CPU_SMALL_IMAGE_WIDTH = 0.375
+
+#: The resolved precisions (:func:`easyssl.runtime.device.resolve_precision`) that train in bf16.
+BF16_PRECISIONS = ("bf16", "bf16-mixed")
+
+
+def default_backbone(input_size: int, device: torch.device, max_time: float | None = None,
+                     precision: str = "32") -> tuple[str, float]:
     """``(name, width)``: ResNet-18, at quarter width for inputs of 64 px or less, else full width; for small images on
-    a CPU with a time budget (``max_time``) of at most :data:`SMALL_IMAGE_SHORT_BUDGET`, ResNet-10 at quarter width; for
-    small images on a large CUDA GPU (:func:`is_large_gpu`), full width (with two pooled stages, see
-    :func:`default_pooled_stages`).
+    a CPU with a time budget (``max_time``) of at most :data:`SMALL_IMAGE_SHORT_BUDGET`, ResNet-10 at quarter width; on
+    a CPU that trains in bf16 (``precision``, resolved: ``"bf16"`` is the default on CPUs with bf16 matrix
+    instructions) with a longer budget, width :data:`BF16_CPU_SMALL_IMAGE_WIDTH` (0.375); for small images on a large
+    CUDA GPU (:func:`is_large_gpu`), full width (with two pooled stages, see :func:`default_pooled_stages`).
 
     On a CPU, compute is the bottleneck and the quality of the embeddings grows with the
     number of epochs that fit the time available. A quarter-width ResNet-18 costs 1/16 of
@@ -236,6 +246,8 @@ def default_backbone(input_size: int, device: torch.device, max_time: float | No
     if input_size <= SMALL_INPUT_MAX_SIZE:
         if device.type == "cpu" and max_time is not None and max_time <= SMALL_IMAGE_SHORT_BUDGET:
             return "resnet-10", 0.25
+        if device.type == "cpu" and max_time is not None and str(precision) in BF16_PRECISIONS:
+            return "resnet-18", BF16_CPU_SMALL_IMAGE_WIDTH
         if is_large_gpu(device):
             return "resnet-18", 1.0
         return "resnet-18", 0.25

@@ -103,11 +103,40 @@ def test_short_cpu_budgets_of_small_images_take_resnet_10(monkeypatch):
     assert (model["backbone"], model["width"], model["pooled_stages"]) == ("resnet-10", 0.25, 2)
     run = build_training(dataset=images, trainer={"device": "cpu", "max_time": 120}, checkpoint_dir=None)
     assert run.trainer.model.backbone.num_features == 192 and len(run.trainer.model.backbone.layer1) == 1  # one block a stage
-    model = build_training(dataset=images, trainer={"device": "cpu", "max_time": 600}, checkpoint_dir=None).config["model"]
+    model = build_training(dataset=images, trainer={"device": "cpu", "max_time": 600, "precision": "32"}, checkpoint_dir=None).config["model"]
     assert (model["backbone"], model["width"]) == ("resnet-18", 0.25)
     model = build_training(dataset=images, model={"backbone": "resnet-18"}, trainer={"device": "cpu", "max_time": 60},
                            checkpoint_dir=None).config["model"]
     assert (model["backbone"], model["width"]) == ("resnet-18", 1.0)  # a named backbone is built as named
+
+
+def test_longer_cpu_budgets_in_bf16_widen_the_small_image_resnet(monkeypatch):
+    cpu, gpu = torch.device("cpu"), _gpu_of(monkeypatch, 58)
+    # past five minutes a bf16 CPU fits about 50 quarter-width epochs, where the recipe saturates (twenty-third session)
+    assert defaults.default_backbone(28, cpu, 600.0, "bf16") == ("resnet-18", defaults.BF16_CPU_SMALL_IMAGE_WIDTH) == ("resnet-18", 0.375)
+    assert defaults.default_backbone(28, cpu, 600.0, "bf16-mixed")[1] == 0.375
+    assert defaults.default_backbone(28, cpu, 600.0, "32") == ("resnet-18", 0.25)  # float32 CPUs fit half the epochs: a tie there
+    assert defaults.default_backbone(28, cpu, 600.0) == ("resnet-18", 0.25)
+    assert defaults.default_backbone(28, cpu, defaults.SMALL_IMAGE_SHORT_BUDGET, "bf16") == ("resnet-10", 0.25)  # short: ResNet-10
+    assert defaults.default_backbone(28, cpu, None, "bf16") == ("resnet-18", 0.25)  # no budget: measured on budgets only
+    assert defaults.default_backbone(28, gpu, 600.0, "bf16") == ("resnet-18", 0.25)  # GPUs: their own rules
+    assert defaults.default_backbone(96, cpu, 600.0, "bf16") == ("resnet-18", 1.0)  # photos keep theirs
+    import numpy as np
+
+    from easyssl import build_training
+    from easyssl.data import SSLDataset
+
+    images = SSLDataset.from_torch_dataset([(np.full((28, 28, 3), i * 20, np.uint8), 0) for i in range(8)])
+    run = build_training(dataset=images, trainer={"device": "cpu", "max_time": "00:00:10:00", "precision": "bf16"}, checkpoint_dir=None)
+    model = run.config["model"]
+    assert (model["backbone"], model["width"], model["pooled_stages"]) == ("resnet-18", 0.375, 2)
+    assert run.trainer.model.backbone.num_features == 288 and run.trainer.precision == "bf16"
+    # "auto" reads the CPU: bf16 where it has bf16 matrix instructions, so the width follows the same flags
+    monkeypatch.setattr(runtime_device, "open", _fake_cpuinfo("avx512f avx512_bf16"), raising=False)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert build_training(dataset=images, trainer={"device": "cpu", "max_time": 600}, checkpoint_dir=None).config["model"]["width"] == 0.375
+    monkeypatch.setattr(runtime_device, "open", _fake_cpuinfo("avx512f"), raising=False)
+    assert build_training(dataset=images, trainer={"device": "cpu", "max_time": 600}, checkpoint_dir=None).config["model"]["width"] == 0.25
 
 
 def test_learning_rate_scales_linearly_up_to_256_then_with_the_square_root():
