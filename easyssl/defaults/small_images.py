@@ -242,6 +242,38 @@ def default_backbone(input_size: int, device: torch.device, max_time: float | No
     Width 1 led in all four pairs, by 1.0 point at k=200 on average (0.898 against 0.888). On smaller GPUs the
     full-width model's arithmetic (16 times the quarter width's) may bind before the launches do: they keep the
     quarter width (not measured there), and so does a width-1 model asked for by name (see :func:`default_pooled_stages`).
+    Twenty-third session, same card and split: batch 128 (0.896, 0.8985) and 28 px views throughout (0.8975, 0.897) lost
+    epochs for nothing; width 1.5 (0.905, 0.9035, 0.8955) and width 2 (0.906, one run) led the default's five runs
+    (0.895-0.9035, mean 0.8993) by less than one run's noise: not a default.
+
+    A bf16 CPU with a budget over five minutes: a CPU with bf16 matrix instructions (AVX512-BF16, AMX) trains in bf16
+    (:func:`easyssl.runtime.device.resolve_precision`) at about twice the float32 speed, and fits 49-58 quarter-width
+    epochs into 10 minutes on 2 cores, where the quarter-width recipe has saturated (batch 256, 140 epochs: no better
+    than 54). Width 0.375 (288 features) halves the epochs for more capacity, as full width does on a GPU. Twenty-second
+    and twenty-third sessions, 2-core AMD EPYC with AVX512-BF16, 10 minutes (``tuning_screen.py --budget 600 --set
+    model.width=0.375``), kNN top-1 k=200 / k=20 as returned on 10,000 other training-set images (benchmark split: 2,000
+    test images), then k=200 before whitening; the defaults' runs of the same seeds beside them:
+
+    ===============  ======  =========================================  =========================================
+    split            seed    width 0.375 (24.6-28.1 epochs)             quarter width (48.9-58.1 epochs)
+    ===============  ======  =========================================  =========================================
+    tuning           1, 2    0.9051 / 0.9067, 0.9052 / 0.909            0.9009 / 0.9034, 0.9022 / 0.9043
+                             (0.8705, 0.8708)                           (0.862, 0.8686)
+    fresh            1, 2    0.9022 / 0.9086, 0.9018 / 0.9072           0.8987 / 0.9043, 0.8999 / 0.9027
+                     3       0.9025 / 0.9073 (0.8627; this rule, nothing set)
+    holdout          1       0.9028 / 0.9047 (0.870)                    0.9023 / 0.9039 (0.8679)
+    benchmark        1       0.9035 / 0.9045 (0.8755)                   0.906 / 0.904 (0.871)
+                     2       0.8985 / 0.9045 (0.867; this rule)         0.904 / 0.9045 (0.8725)
+    ===============  ======  =========================================  =========================================
+
+    It led on the tuning split (+0.36 at k=200, two seeds) and on the fresh one (+0.27), tied on the holdout split and
+    trailed on the benchmark split (-0.25, -0.55: its 2,000 test images move a run by about 0.7 points); over the five
+    pairs on 10,000 test images, +0.26. It passed 0.90 in seven runs of eight (0.8985 in the other), where the quarter width
+    missed it on the fresh split twice. Float32 CPUs
+    fit half the epochs (20-23 in 10 minutes) and keep the quarter width: there width 0.375 tied or lost (eleventh to
+    sixteenth sessions). Runs without a budget keep it too (their epochs are the user's). Between five and ten minutes:
+    at 450 s (tuning split, seed 1) width 0.375 gave 0.9028 / 0.9068 as returned (18.6 epochs) against 0.8999 / 0.9043
+    (37.1 epochs), 0.8634 against 0.868 before whitening: a tie, so the rule starts where ResNet-10's ends.
     """
     if input_size <= SMALL_INPUT_MAX_SIZE:
         if device.type == "cpu" and max_time is not None and max_time <= SMALL_IMAGE_SHORT_BUDGET:
