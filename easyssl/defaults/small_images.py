@@ -268,12 +268,12 @@ def default_backbone(input_size: int, device: torch.device, max_time: float | No
 
     It led on the tuning split (+0.36 at k=200, two seeds) and on the fresh one (+0.27), tied on the holdout split and
     trailed on the benchmark split (-0.25, -0.55: its 2,000 test images move a run by about 0.7 points); over the five
-    pairs on 10,000 test images, +0.26. It passed 0.90 in seven runs of eight (0.8985 in the other), where the quarter width
-    missed it on the fresh split twice. Float32 CPUs
-    fit half the epochs (20-23 in 10 minutes) and keep the quarter width: there width 0.375 tied or lost (eleventh to
-    sixteenth sessions). Runs without a budget keep it too (their epochs are the user's). Between five and ten minutes:
-    at 450 s (tuning split, seed 1) width 0.375 gave 0.9028 / 0.9068 as returned (18.6 epochs) against 0.8999 / 0.9043
-    (37.1 epochs), 0.8634 against 0.868 before whitening: a tie, so the rule starts where ResNet-10's ends.
+    pairs on 10,000 test images, +0.26. It passed 0.90 in seven runs of eight (0.8985 in the other), where the quarter
+    width missed it on the fresh split twice. Float32 CPUs fit half the epochs (20-23 in 10 minutes) and keep the
+    quarter width: there width 0.375 tied or lost (eleventh to sixteenth sessions). Runs without a budget keep it too
+    (their epochs are the user's). Between five and ten minutes: at 450 s (tuning split, seed 1) width 0.375 gave
+    0.9028 / 0.9068 as returned (18.6 epochs) against 0.8999 / 0.9043 (37.1 epochs), 0.8634 against 0.868 before
+    whitening: a tie, so the rule starts where ResNet-10's ends.
     """
     if input_size <= SMALL_INPUT_MAX_SIZE:
         if device.type == "cpu" and max_time is not None and max_time <= SMALL_IMAGE_SHORT_BUDGET:
