@@ -262,13 +262,14 @@ def default_backbone(input_size: int, device: torch.device, max_time: float | No
     fresh            1, 2    0.9022 / 0.9086, 0.9018 / 0.9072           0.8987 / 0.9043, 0.8999 / 0.9027
                      3       0.9025 / 0.9073 (0.8627; this rule, nothing set)
     holdout          1       0.9028 / 0.9047 (0.870)                    0.9023 / 0.9039 (0.8679)
+                     2       0.9022 / 0.9046 (0.8687; this rule)
     benchmark        1       0.9035 / 0.9045 (0.8755)                   0.906 / 0.904 (0.871)
                      2       0.8985 / 0.9045 (0.867; this rule)         0.904 / 0.9045 (0.8725)
     ===============  ======  =========================================  =========================================
 
     It led on the tuning split (+0.36 at k=200, two seeds) and on the fresh one (+0.27), tied on the holdout split and
     trailed on the benchmark split (-0.25, -0.55: its 2,000 test images move a run by about 0.7 points); over the five
-    pairs on 10,000 test images, +0.26. It passed 0.90 in seven runs of eight (0.8985 in the other), where the quarter
+    pairs on 10,000 test images, +0.26. It passed 0.90 in eight runs of nine (0.8985 in the other), where the quarter
     width missed it on the fresh split twice. Float32 CPUs fit half the epochs (20-23 in 10 minutes) and keep the
     quarter width: there width 0.375 tied or lost (eleventh to sixteenth sessions). Runs without a budget keep it too
     (their epochs are the user's). Between five and ten minutes: at 450 s (tuning split, seed 1) width 0.375 gave
