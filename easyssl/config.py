@@ -319,7 +319,7 @@ def describe_training(config: dict[str, Any], num_images: int, device: torch.dev
         net += f", {num_features} features"
     line = (f"{config['method']} on {num_images:,} images at {input_size} px ({views}): {net}; batch {loader['batch_size']}, "
             f"lr {float(optimizer['lr']):.3g}, {device.type} {PRECISION_NAMES.get(precision, precision)}")
-    chosen = defaults.default_backbone(input_size, device)[1]
+    chosen = defaults.default_backbone(input_size, device, parse_max_time(config["trainer"].get("max_time")), precision)[1]
     if not width_given and input_size <= SMALL_INPUT_MAX_SIZE and width == 1 != chosen and str(model["backbone"]).startswith("resnet"):
         line += (f". A backbone named without a width is built at width 1; easyssl's choice for {input_size} px images is "
                  f"model={{'width': {chosen:g}}} (see the README's Performance)")

@@ -21,7 +21,6 @@ from PIL import Image
 from easyssl.data.cache import default_cache_bytes
 from easyssl.defaults.small_images import (  # noqa: F401  (re-exported: easyssl.defaults is where config reads every rule)
     BF16_CPU_SMALL_IMAGE_WIDTH,
-    BF16_PRECISIONS,
     DECORRELATION_MIN_BATCH,
     LARGE_GPU_MULTIPROCESSORS,
     SMALL_IMAGE_DECORRELATION_WEIGHT,

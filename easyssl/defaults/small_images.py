@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from easyssl.nn.backbones import SMALL_INPUT_MAX_SIZE
+from easyssl.runtime.device import BF16_PRECISIONS
 
 
 def default_train_crop_size(input_size: int, device: torch.device, backbone: object = "resnet-18") -> int:
@@ -177,9 +178,6 @@ def is_large_gpu(device: torch.device) -> bool:
 #: Width of the ResNet-18 for small images on a CPU that trains in bf16 with a time budget over
 #: :data:`SMALL_IMAGE_SHORT_BUDGET`; see :func:`default_backbone`.
 BF16_CPU_SMALL_IMAGE_WIDTH = 0.375
-
-#: The resolved precisions (:func:`easyssl.runtime.device.resolve_precision`) that train in bf16.
-BF16_PRECISIONS = ("bf16", "bf16-mixed")
 
 
 def default_backbone(input_size: int, device: torch.device, max_time: float | None = None,

@@ -18,6 +18,9 @@ BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 #: The precisions :func:`resolve_precision` accepts besides ``"auto"``.
 PRECISIONS = ("32", "bf16", "bf16-mixed", "16", "fp16", "16-mixed")
 
+#: Those of :data:`PRECISIONS` that train under bf16 autocast.
+BF16_PRECISIONS = ("bf16", "bf16-mixed")
+
 
 #: Device types easyssl treats as GPUs in its defaults (batch size, loader workers, backbone width).
 GPU_TYPES = ("cuda", "mps")
@@ -104,7 +107,7 @@ def autocast(device: torch.device, precision: str, cache_enabled: bool = True) -
     """The autocast context of a resolved ``precision`` (see :func:`resolve_precision`) on ``device``:
     bf16 or float16 autocast, or a no-op context for ``"32"``. ``cache_enabled=False`` inside a CUDA graph's capture
     (autocast's cache of cast weights cannot outlive it)."""
-    if precision in ("bf16", "bf16-mixed"):
+    if precision in BF16_PRECISIONS:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache_enabled)
     if precision in ("16", "fp16", "16-mixed"):
         return torch.autocast(device_type=device.type, dtype=torch.float16, cache_enabled=cache_enabled)

@@ -29,6 +29,13 @@ def test_a_backbone_named_without_a_width_says_it_is_built_at_width_1(demo_folde
     assert "resnet-10 x0.25, 2 pooled stages, 192 features" in line and "named without a width" not in line, line
 
 
+def test_the_width_hint_names_the_width_the_rules_would_pick_for_this_run(demo_folder):
+    # a bf16 CPU with a 10-minute budget: the small-image rule picks width 0.375 there, and the hint must say so
+    trainer = {**CPU_ONE_EPOCH["trainer"], "max_epochs": None, "max_time": 600, "precision": "bf16"}
+    line = build_training(demo_folder, model={"backbone": "resnet-18"}, loader={"num_workers": 0}, trainer=trainer).trainer.run_description
+    assert "named without a width is built at width 1" in line and "model={'width': 0.375}" in line, line
+
+
 def test_a_training_call_logs_the_description_once(demo_folder, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="easyssl")
     train_embedding_model(demo_folder, checkpoint_dir=str(tmp_path / "run"), **fast_config(trainer=CPU_ONE_EPOCH["trainer"]))
