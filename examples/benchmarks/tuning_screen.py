@@ -121,6 +121,13 @@ def readouts(model: torch.nn.Module, folder: str, transform) -> tuple[dict[str, 
     return {k: torch.cat(v).numpy() for k, v in out.items() if v}, data.get_targets()
 
 
+def split_folder(split: str, train_images: int = 10_000, test_images: tuple[int, int] | None = None) -> str:
+    """The default folder of a split cut from the training set: one per training and test image count, so a folder
+    written for one count is never read as another (``build_folder`` adds images to a folder; it removes none)."""
+    return (f"bench_data/fashion_mnist_{split}" + (f"_train{train_images}" if train_images != 10_000 else "")
+            + (f"_test{test_images[0]}_{test_images[1]}" if test_images else ""))
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=(*TRAINING_SET_SPLITS, "benchmark"), default="tuning",
@@ -131,6 +138,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--test-images", type=int, nargs=2, default=None, metavar=("COUNT", "OFFSET"),
                         help="test on COUNT images of the official training set from OFFSET (default: the split's 2,000); "
                              "e.g. 10000 40000 with the tuning split, in its own --data folder")
+    parser.add_argument("--train-images", type=int, default=10_000, metavar="COUNT",
+                        help="train on COUNT images of the split (default 10,000; more, e.g. 20000 with the tuning split, "
+                             "to see how a rule that reads the epochs a budget holds behaves on a larger folder)")
     parser.add_argument("--budget", type=float, default=120, help="training budget in seconds")
     parser.add_argument("--method", default="simclr")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a default")
@@ -220,12 +230,12 @@ def main(argv: list[str] | None = None) -> dict:
         temperature_hook.use_temperature_schedule(*args.temperature_schedule)
     n_test, test_offset = args.test_images or (2_000, None)
     if args.split == "benchmark":
-        if args.test_images:
-            parser.error("--split benchmark tests on the official test set's first 2,000 images; --test-images is for the splits cut from the training set")
+        if args.test_images or args.train_images != 10_000:
+            parser.error("--split benchmark tests on the official test set's first 2,000 images; --test-images and --train-images are for the splits cut from the training set")
         train_dir, test_dir = build_folder(args.data or "bench_data/fashion_mnist", 10_000, 2_000)
     else:
-        default_data = f"bench_data/fashion_mnist_{args.split}" + (f"_test{n_test}_{test_offset}" if args.test_images else "")
-        train_dir, test_dir = build_folder(args.data or default_data, 10_000, n_test, tuning=args.split, test_offset=test_offset)
+        folder = args.data or split_folder(args.split, args.train_images, args.test_images)
+        train_dir, test_dir = build_folder(folder, args.train_images, n_test, tuning=args.split, test_offset=test_offset)
     config: dict = {"trainer": {"max_time": args.budget, "progress_bar": False}, "checkpoint_dir": tempfile.mkdtemp(prefix="easyssl-screen-")}
     if args.seed is not None:
         config["seed"] = args.seed
@@ -246,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
         averaged = average.module.float().eval().to(memory_format=torch.contiguous_format)
         train[f"ema{momentum}"] = readouts(averaged, train_dir, transform)[0]["gap"]
         test[f"ema{momentum}"] = readouts(averaged, test_dir, transform)[0]["gap"]
-    result = {"tag": args.tag, "method": args.method, "set": args.set, "split": args.split, "n_test": len(test_labels), "train_s": round(train_seconds, 1),
+    result = {"tag": args.tag, "method": args.method, "set": args.set, "split": args.split, "n_train": len(train_labels), "n_test": len(test_labels), "train_s": round(train_seconds, 1),
               "epochs": round(images / len(train_labels), 1), "img_s": round(images / max(train_seconds, 1e-9))}
     for name in train:
         tr, te = train[name], test[name]
