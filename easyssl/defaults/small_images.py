@@ -245,7 +245,8 @@ def default_backbone(input_size: int, device: torch.device, max_time: float | No
     (0.895-0.9035, mean 0.8993) by less than one run's noise: not a default.
 
     A bf16 CPU with a budget over five minutes: a CPU with bf16 matrix instructions (AVX512-BF16, AMX) trains in bf16
-    (:func:`easyssl.runtime.device.resolve_precision`) at about twice the float32 speed, and fits 49-58 quarter-width
+    (:func:`easyssl.runtime.device.resolve_precision`; 1.2-1.3 times float32's speed on that CPU, 2.2-2.6 times the
+    float32 machine of the budget curve's), and fits 49-58 quarter-width
     epochs into 10 minutes on 2 cores, where the quarter-width recipe has saturated (batch 256, 140 epochs: no better
     than 54). Width 0.375 (288 features) halves the epochs for more capacity, as full width does on a GPU. Twenty-second
     and twenty-third sessions, 2-core AMD EPYC with AVX512-BF16, 10 minutes (``tuning_screen.py --budget 600 --set
@@ -276,8 +277,8 @@ def default_backbone(input_size: int, device: torch.device, max_time: float | No
     whitening: a tie, so the rule starts where ResNet-10's ends. The rule reads no image count: on twice the images
     (20,000 of the tuning split, ``tuning_screen.py --train-images 20000``; twenty-fourth session) 10 minutes hold
     12.6 and 11.9 epochs of width 0.375, and it still led the quarter width's 22.1 and 21.5 (0.909 / 0.9146 and 0.9122 /
-    0.916 against 0.9041 / 0.9092 and 0.9051 / 0.913; before whitening +0.05 and +0.53): what it needs is the images
-    it sees in the budget, not passes over the folder. Width 0.5 lost (tuning split, seed 1: 17.1 epochs, 0.9001 /
+    0.916 against 0.9041 / 0.9092 and 0.9051 / 0.913; before whitening +0.05 and +0.53): half the passes over the
+    folder did not cost it its lead. Width 0.5 lost (tuning split, seed 1: 17.1 epochs, 0.9001 /
     0.9055, 0.8633 before whitening, against width 0.375's 0.9051 / 0.9067 and 0.8705).
     """
     if input_size <= SMALL_INPUT_MAX_SIZE:

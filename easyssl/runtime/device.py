@@ -144,8 +144,8 @@ def mps_autocast_dtypes() -> tuple[torch.dtype, ...]:
 
 def resolve_precision(precision: str | int | None, device: torch.device) -> str:
     """``"auto"`` -> ``"bf16"`` autocast on CUDA devices that support it and on CPUs with bf16 matrix
-    instructions, AMX-BF16 or AVX512-BF16 (about twice the float32 speed on 2 cores, see the README's
-    Performance section); else ``"32"``.
+    instructions, AMX-BF16 or AVX512-BF16 (1.6-2.5 times the float32 speed in the README's step timings on 2 cores,
+    1.2-1.3 times in whole training runs on a 2-core AMD EPYC; see the README's Performance section); else ``"32"``.
 
     Apple GPUs (MPS): ``"auto"`` is ``"32"``. float16 autocast there is opt-in (``"16"``): the
     trainer has no loss scaling, so small gradients of the SSL losses could underflow in float16;

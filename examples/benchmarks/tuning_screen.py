@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
                              "e.g. 10000 40000 with the tuning split, in its own --data folder")
     parser.add_argument("--train-images", type=int, default=10_000, metavar="COUNT",
                         help="train on COUNT images of the split (default 10,000; more, e.g. 20000 with the tuning split, "
-                             "to see how a rule that reads the epochs a budget holds behaves on a larger folder)")
+                             "to see how a rule that reads no image count behaves on a larger folder)")
     parser.add_argument("--budget", type=float, default=120, help="training budget in seconds")
     parser.add_argument("--method", default="simclr")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a default")
