@@ -246,7 +246,7 @@ def default_backbone(input_size: int, device: torch.device, max_time: float | No
 
     A bf16 CPU with a budget over five minutes: a CPU with bf16 matrix instructions (AVX512-BF16, AMX) trains in bf16
     (:func:`easyssl.runtime.device.resolve_precision`; 1.2-1.3 times float32's speed on that CPU, 2.2-2.6 times the
-    float32 machine of the budget curve's), and fits 49-58 quarter-width
+    float32 machine of the twentieth session's budget curve), and fits 49-58 quarter-width
     epochs into 10 minutes on 2 cores, where the quarter-width recipe has saturated (batch 256, 140 epochs: no better
     than 54). Width 0.375 (288 features) halves the epochs for more capacity, as full width does on a GPU. Twenty-second
     and twenty-third sessions, 2-core AMD EPYC with AVX512-BF16, 10 minutes (``tuning_screen.py --budget 600 --set
@@ -265,11 +265,12 @@ def default_backbone(input_size: int, device: torch.device, max_time: float | No
     benchmark        1       0.9035 / 0.9045 (0.8755)                   0.906 / 0.904 (0.871)
                      2       0.8985 / 0.9045 (0.867; this rule)         0.904 / 0.9045 (0.8725)
                      3, 4    0.903 / 0.903, 0.901 / 0.902 (0.8695, 0.8675; this rule)
+                     1       0.904 / 0.9065 (0.8715; this rule, the budget curve's 10-minute point, 2026-11-29)
     ===============  ======  =========================================  =========================================
 
     It led on the tuning split (+0.36 at k=200, two seeds) and on the fresh one (+0.27), tied on the holdout split and
     trailed on the benchmark split (-0.25, -0.55: its 2,000 test images move a run by about 0.7 points); over the five
-    pairs on 10,000 test images, +0.26. It passed 0.90 in ten runs of eleven (0.8985 in the other), where the quarter
+    pairs on 10,000 test images, +0.26. It passed 0.90 in eleven runs of twelve (0.8985 in the other), where the quarter
     width missed it on the fresh split twice. Float32 CPUs fit half the epochs (20-23 in 10 minutes) and keep the
     quarter width: there width 0.375 tied or lost (eleventh to sixteenth sessions). Runs without a budget keep it too
     (their epochs are the user's). Between five and ten minutes: at 450 s (tuning split, seed 1) width 0.375 gave
