@@ -23,7 +23,9 @@ runs each stage in its own subprocess with its own timeout and writes every figu
 Optional stages, run only when ``--only`` names them (in the order named): ``small_profile`` (where a
 small-image step's time goes at batch 256 and 1024: loader, views, epochs, a profiler table) and the variants
 of ``FASHION_MNIST_VARIANTS`` (``fashion_mnist_former_gpu_recipe``...), about 75 s each, to tune the GPU's small-image
-recipe. Results of the H200 runs: ``results/gpu_h200_2026-11-27_run1.json`` and ``_run2.json`` (tenth session),
+recipe; ``--fashion-mnist FOLDER`` runs these stages on another split's folder, e.g. a tuning split with 10,000
+test images, where a run's k=200 moves by about 0.3 points instead of the benchmark split's 0.7 (carry it too: 11 MB).
+Results of the H200 runs: ``results/gpu_h200_2026-11-27_run1.json`` and ``_run2.json`` (tenth session),
 ``results/gpu_h200_2026-11-27_s14_run1.json`` and ``_s14_run2.json`` (fourteenth session).
 
     python examples/benchmarks/gpu.py --peer --json gpu.json     # on a GPU: about 6.5 minutes (from its stages' times)
@@ -63,6 +65,8 @@ FULL = {"photos": 10_000, "train_images": 4096, "side": (260, 520), "input": 224
 SMOKE = {"photos": 64, "train_images": 48, "side": (64, 128), "input": 32, "backbone": "resnet-18", "width": 0.125,
          "batch": 16, "epochs": (1, 2), "small_images": 256, "small_size": 32, "small_time": 8, "fmnist_time": 8,
          "profile_batches": [16, 64]}
+#: The Fashion-MNIST folder of the ``fashion_mnist`` stages unless ``--fashion-mnist`` names another: the benchmark split.
+FASHION_MNIST_DIR = "bench_data/fashion_mnist"
 #: Seconds each stage may take (full run); smoke runs get a fixed 180 s each.
 TIMEOUTS = {"embed_easyssl": 90, "embed_peer": 75, "train_easyssl": 100, "train_peer": 150,
             "small_easyssl": 60, "small_profile": 120, "fashion_mnist": 120, "graph_check": 90}
@@ -116,6 +120,10 @@ FASHION_MNIST_VARIANTS: dict[str, dict] = {
     "width2": {"model": {"width": 2.0, "pooled_stages": 2}},
     "width2_seed2": {"model": {"width": 2.0, "pooled_stages": 2}, "seed": 2},
     "width2_seed3": {"model": {"width": 2.0, "pooled_stages": 2}, "seed": 3},
+    # twenty-sixth session (CPU): at saturation (100 epochs, tuning split) stronger crops lost and capacity is what
+    # paid every time it was tried; width 3 (2,304 features) at about half the epochs of width 2, if width 2 holds
+    "width3": {"model": {"width": 3.0, "pooled_stages": 2}},
+    "width3_seed2": {"model": {"width": 3.0, "pooled_stages": 2}, "seed": 2},
 }
 
 
@@ -498,7 +506,7 @@ def run_stage(name: str, args: dict, timeout: float, env: dict | None = None) ->
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired as expired:  # the child dumped its threads' stacks a few seconds before
         tail = expired.stderr.decode(errors="replace") if isinstance(expired.stderr, bytes) else (expired.stderr or "")
-        return {"error": f"timed out after {timeout:.0f} s", "log_tail": tail[-4000:]}
+        return {"error": f"timed out after {timeout:.0f} s", "stage_seconds": time.perf_counter() - start, "log_tail": tail[-4000:]}
     result = json.load(open(out)) if done.returncode == 0 and os.path.exists(out) else {"error": (done.stderr or done.stdout)[-1500:]}
     result["stage_seconds"] = time.perf_counter() - start
     result["log_tail"] = (done.stderr or "")[-2000:]
@@ -518,6 +526,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--work", default="bench_data/gpu", help="where the photo sets are built (reused)")
     parser.add_argument("--only", help="comma-separated stage names to run, in that order (default: all)")
     parser.add_argument("--total", type=float, default=TOTAL_SECONDS, help="seconds for the whole run: later stages are skipped")
+    parser.add_argument("--fashion-mnist", default=FASHION_MNIST_DIR, metavar="FOLDER",
+                        help="the folder (train/ and test/ with class sub-folders) of the fashion_mnist stages: the benchmark split "
+                             f"(default, {FASHION_MNIST_DIR}, built when absent; 2,000 test images: a run's k=200 moves by about 0.7 "
+                             "points), or a tuning split's folder with 10,000 test images (tuning_screen.py --split tuning "
+                             "--test-images 10000 40000 builds bench_data/fashion_mnist_tuning_test10000_40000; about 0.3 points), "
+                             "to screen variants against each other before the benchmark split's confirmation")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--stage-args", help=argparse.SUPPRESS)
     parser.add_argument("--stage-out", help=argparse.SUPPRESS)
@@ -552,11 +566,14 @@ def main(argv: list[str] | None = None) -> dict:
         photos = build_photo_set(os.path.join(work, "photos"), sizes["photos"], sizes["side"], extra)
         train = subset_folder(photos["dir"], os.path.join(work, f"train{sizes['train_images']}"), sizes["train_images"])
         small = subset_folder(photos["dir"], os.path.join(work, f"small{sizes['small_size']}"), sizes["small_images"], sizes["small_size"])
-    fm = os.path.abspath("bench_data/fashion_mnist")
+    fm = os.path.abspath(args.fashion_mnist)
     if args.smoke:  # a labelled stand-in for Fashion-MNIST: the small crops, split in two
         fm_train = fm_test = small
     else:
         fm_train, fm_test = os.path.join(fm, "train"), os.path.join(fm, "test")
+        if args.fashion_mnist != FASHION_MNIST_DIR and not (os.path.isdir(fm_train) and os.path.isdir(fm_test)):
+            parser.error(f"--fashion-mnist {args.fashion_mnist}: no train/ and test/ folders there; build a tuning split's folder with "
+                         "examples/benchmarks/tuning_screen.py (--split S --test-images 10000 40000) and carry it")
         if not os.path.isdir(fm_train):
             try:
                 from fashion_mnist_data import build_folder
