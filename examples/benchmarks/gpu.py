@@ -554,6 +554,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     from common import machine
 
+    fm = os.path.abspath(args.fashion_mnist)
+    named = args.fashion_mnist != FASHION_MNIST_DIR  # the default is built when absent; a folder named must be there
+    if named and not args.smoke and not all(os.path.isdir(os.path.join(fm, part)) for part in ("train", "test")):
+        parser.error(f"--fashion-mnist {args.fashion_mnist}: no train/ and test/ folders there; build a tuning split's folder with "
+                     "examples/benchmarks/tuning_screen.py (--split S --test-images 10000 40000) and carry it")
     sizes = SMOKE if args.smoke else FULL
     began = time.perf_counter()
     work = os.path.abspath(args.work + ("_smoke" if args.smoke else ""))
@@ -566,14 +571,10 @@ def main(argv: list[str] | None = None) -> dict:
         photos = build_photo_set(os.path.join(work, "photos"), sizes["photos"], sizes["side"], extra)
         train = subset_folder(photos["dir"], os.path.join(work, f"train{sizes['train_images']}"), sizes["train_images"])
         small = subset_folder(photos["dir"], os.path.join(work, f"small{sizes['small_size']}"), sizes["small_images"], sizes["small_size"])
-    fm = os.path.abspath(args.fashion_mnist)
     if args.smoke:  # a labelled stand-in for Fashion-MNIST: the small crops, split in two
         fm_train = fm_test = small
     else:
         fm_train, fm_test = os.path.join(fm, "train"), os.path.join(fm, "test")
-        if args.fashion_mnist != FASHION_MNIST_DIR and not (os.path.isdir(fm_train) and os.path.isdir(fm_test)):
-            parser.error(f"--fashion-mnist {args.fashion_mnist}: no train/ and test/ folders there; build a tuning split's folder with "
-                         "examples/benchmarks/tuning_screen.py (--split S --test-images 10000 40000) and carry it")
         if not os.path.isdir(fm_train):
             try:
                 from fashion_mnist_data import build_folder
